@@ -1,0 +1,79 @@
+"""The application factory: middleware, routers, error handlers and the lifespan that owns
+every process-wide resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from pagely.core.errors import install_error_handlers
+from pagely.core.logging import configure_logging
+from pagely.core.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    TrustedHostMiddleware,
+)
+from pagely.core.resources import Resources
+from pagely.health.router import router as health_router
+from pagely.settings import Settings, get_settings
+from pagely.web import STATIC_DIR
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = Resources.create(settings)
+        try:
+            await resources.wait_until_reachable()
+            app.state.resources = resources
+            yield
+        finally:
+            await resources.close()
+
+    app = FastAPI(
+        title=settings.app_name,
+        version="0.1.0",
+        summary="Bookstore backend: accounts, catalog, reviews, notifications.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=settings.api_prefix)
+    app.include_router(health_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api)
+    if settings.environment == "development" and settings.dev_mail_dir:
+        from pagely.devmail.router import router as devmail_router
+
+        app.include_router(devmail_router)
+
+    # Added innermost first: the last one added runs first.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "X-Request-ID", "X-Process-Time", "Retry-After"],
+        )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(RequestContextMiddleware)
+    return app

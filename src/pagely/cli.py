@@ -1,0 +1,184 @@
+"""The `pagely` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from pagely.core.db import run_in_transaction
+from pagely.settings import ConfigError, Settings, get_settings, load_settings
+
+cli = typer.Typer(help="Pagely bookstore backend.", no_args_is_help=True, add_completion=False)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"pagely: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def services() -> Iterator[Settings]:
+    """Settings whose services are reachable: in development, whatever the environment does not
+    configure comes from the embedded stack (attached to when `make run` is up)."""
+    settings = settings_or_exit()
+    if not settings.is_dev_or_test or (
+        settings.database_url and settings.redis_url and settings.smtp_host
+    ):
+        yield settings
+        return
+    from pagely.devstack import DevStackError, embedded_services_for
+
+    try:
+        with embedded_services_for() as extra:
+            os.environ.update(extra)
+            get_settings.cache_clear()
+            yield settings_or_exit()
+    except DevStackError as exc:
+        raise fail(str(exc)) from None
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest."""
+    from pagely import migrate as migrations
+
+    with services() as settings:
+        migrations.upgrade(settings.require("database_url"))
+        typer.echo("migrations applied")
+
+
+@cli.command("check-migrations")
+def check_migrations() -> None:
+    """Fail when the models and the migrations disagree (runs on a scratch database)."""
+    from pagely import migrate as migrations
+
+    with services() as settings:
+        try:
+            migrations.check_on_scratch_database(settings.require("database_url"))
+        except migrations.DriftError as exc:
+            raise fail(str(exc), 1) from None
+        typer.echo("migrations match the models")
+
+
+@cli.command()
+def seed() -> None:
+    """Load the demo admin and the demo catalog (idempotent)."""
+    from pagely.seed import seed_demo
+
+    with services() as settings:
+        password = settings.demo_admin_password.get_secret_value()
+        added = asyncio.run(
+            run_in_transaction(
+                settings, lambda s: seed_demo(s, settings.demo_admin_email, password)
+            )
+        )
+        typer.echo(f"demo data ready: admin {settings.demo_admin_email}, {added} new books")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise fail("passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[
+        str, typer.Argument(help="The admin's email; an existing account is promoted.")
+    ],
+    name: Annotated[str, typer.Option(help="Display name for a new account.")] = "Admin",
+) -> None:
+    """Create an admin account, or promote an existing one. The password is read from the
+    terminal (or stdin when piped), never from the command line."""
+    from pagely.seed import ensure_admin
+
+    password = _read_password()
+    if not 8 <= len(password) <= 128:
+        raise fail("the password must be 8 to 128 characters")
+    with services() as settings:
+        asyncio.run(run_in_transaction(settings, lambda s: ensure_admin(s, email, password, name)))
+        typer.echo(f"{email.strip().lower()} is an admin")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API with uvicorn (production settings: no reload, uvloop, httptools)."""
+    import uvicorn
+
+    with services() as settings:
+        uvicorn.run(
+            "pagely.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent tasks in this worker.")] = 2,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "celery",
+) -> None:
+    """Run a Celery worker."""
+    from pagely.celery_app import create_celery_app
+    from pagely.core.logging import configure_logging
+
+    with services() as settings:
+        configure_logging(settings.log_level, json=settings.log_json)
+        app = create_celery_app(settings)
+        app.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--queues={queues}",
+                f"--loglevel={settings.log_level}",
+                "--hostname=pagely@%h",
+                "--without-mingle",
+            ]
+        )
+
+
+@cli.command()
+def run() -> None:
+    """Everything for local development: embedded services where none are configured,
+    migrations, demo data, a worker and the API. Ctrl-C stops it all."""
+    from pagely.supervisor import run_all
+
+    with services() as settings:
+        raise typer.Exit(run_all(settings))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""One error hierarchy and one envelope for every error response.
+
+Features subclass `AppError` next to their code (`BookNotFound(NotFound)` ...). The handlers
+installed by `install_error_handlers` turn these, FastAPI's own 404/405/422 and any unexpected
+exception into the same JSON body, always with the request id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pagely.core.context import request_id_var
+
+log = structlog.get_logger("pagely.errors")
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    details: list[ErrorDetail] | None = None
+    request_id: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every error response."""
+
+    success: bool = False
+    error: ErrorBody
+
+
+class AppError(Exception):
+    status_code: int = 400
+    type: str = "bad_request"
+    message: str = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.details = details
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class NotFound(AppError):
+    status_code, type, message = 404, "not_found", "Not found"
+
+
+class Unauthorized(AppError):
+    status_code, type, message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(AppError):
+    status_code, type, message = 403, "forbidden", "You are not allowed to do this"
+
+
+class Conflict(AppError):
+    status_code, type, message = 409, "conflict", "Conflict"
+
+
+class ServiceUnavailable(AppError):
+    status_code, type, message = 503, "service_unavailable", "A backing service is unavailable"
+
+
+# Statuses raised by routing or Starlette itself, with the stable type a client switches on.
+_HTTP_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_payload(
+    status_code: int,
+    message: str,
+    *,
+    type_: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "type": type_ or _HTTP_TYPES.get(status_code, "error"),
+        "message": message,
+        "request_id": request_id_var.get(),
+    }
+    if details:
+        error["details"] = details
+    return {"success": False, "error": error}
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    *,
+    type_: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_payload(status_code, message, type_=type_, details=details),
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            message = "Malformed JSON body"
+            loc = loc[:1]
+        details.append({"field": ".".join(loc) or None, "message": message})
+    return details
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(
+        exc.status_code, exc.message, type_=exc.type, details=exc.details, headers=exc.headers
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such resource"
+    return error_response(exc.status_code, message, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "Validation failed", details=_validation_details(exc))
+
+
+def _service_name(exc: Exception) -> str:
+    if isinstance(exc, RedisError):
+        return "cache"
+    if isinstance(exc, DBAPIError):
+        return "database"
+    return "backing service"
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    service = _service_name(exc)
+    log.warning(
+        "dependency_unavailable", service=service, error=type(exc).__name__, path=request.url.path
+    )
+    return error_response(
+        503, f"The {service} is unavailable, try again shortly", headers={"Retry-After": "5"}
+    )
+
+
+def internal_error_response() -> JSONResponse:
+    """The generic 500: the detail goes to the log, never to the client."""
+    return error_response(500, "Internal server error")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_exception", path=request.url.path, method=request.method, exc_info=exc)
+    return internal_error_response()
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError) or exc.connection_invalidated
+
+
+async def _db_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if _is_connection_problem(exc):
+        return await _dependency_down(request, exc)
+    return await _unexpected(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RedisError, _dependency_down)
+    app.add_exception_handler(ConnectionError, _dependency_down)
+    app.add_exception_handler(TimeoutError, _dependency_down)
+    app.add_exception_handler(DBAPIError, _db_error)
+    # Anything else is caught by RequestContextMiddleware, which logs it with the request id
+    # and answers the generic 500 (Starlette's ServerErrorMiddleware would re-raise it).

@@ -1,0 +1,66 @@
+"""Process-wide clients, created in the app's lifespan (never at import) and closed with it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pagely.core.db import create_engine, create_sessionmaker
+from pagely.core.redis import create_redis
+from pagely.settings import ConfigError, Settings
+
+log = structlog.get_logger("pagely.startup")
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+
+    @classmethod
+    def create(cls, settings: Settings) -> Resources:
+        engine = create_engine(settings)
+        return cls(settings, engine, create_sessionmaker(engine), create_redis(settings))
+
+    async def wait_until_reachable(self) -> None:
+        """Retry PostgreSQL and Redis for a bounded time; then stop with a clear message."""
+        deadline = time.monotonic() + self.settings.startup_timeout_seconds
+        delay = 0.25
+        while True:
+            problems = await self._probe()
+            if not problems:
+                return
+            if time.monotonic() >= deadline:
+                raise ConfigError(
+                    "cannot reach "
+                    + "; ".join(f"{name} ({error})" for name, error in problems.items())
+                    + f" after {self.settings.startup_timeout_seconds:g}s"
+                )
+            log.warning("waiting_for_services", unreachable=sorted(problems))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _probe(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            problems["PostgreSQL"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        try:
+            await self.redis.ping()
+        except Exception as exc:
+            problems["Redis"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return problems
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()

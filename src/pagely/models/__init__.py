@@ -1,0 +1,7 @@
+"""Every table, imported here so Alembic's autogenerate and the app see one metadata."""
+
+from pagely.models.base import metadata
+from pagely.models.book import Book
+from pagely.models.user import Role, User
+
+__all__ = ["Book", "Role", "User", "metadata"]

@@ -1,0 +1,140 @@
+"""All configuration in one validated object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "staging", "production"]
+
+# Values copied from .env.example or tutorials; never acceptable as a real secret.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret", "replace-me"})
+MIN_SECRET_LENGTH = 32
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Environment = "development"
+    app_name: str = "Pagely"
+    api_prefix: str = "/api/v1"
+
+    # Services. Empty means "not configured": `pagely run` then starts embedded ones.
+    database_url: str | None = None
+    redis_url: str | None = None
+    celery_broker_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    service_timeout_seconds: float = Field(default=2.0, gt=0)
+    startup_timeout_seconds: float = Field(default=20.0, ge=0)
+
+    # Mail
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = "Pagely <no-reply@pagely.local>"
+    dev_mail_dir: str | None = None
+
+    # Security
+    jwt_secret: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    app_scheme: str = "pagely"
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: CsvList = Field(default_factory=list)
+    allowed_hosts: CsvList = Field(default_factory=lambda: ["*"])
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Demo data for `make run`
+    demo_admin_email: str = "admin@pagely.dev"
+    demo_admin_password: SecretStr = SecretStr("pagely-admin-demo")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("cors_origins", "allowed_hosts", "CORS_ORIGINS", "ALLOWED_HOSTS"):
+                if key in data:
+                    data[key] = _split_csv(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.is_dev_or_test:
+            return self
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"JWT_SECRET is missing, a placeholder or shorter than {MIN_SECRET_LENGTH} "
+                "characters; "
+                f'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+        if "*" in self.cors_origins:
+            raise ValueError("CORS_ORIGINS may not be '*' outside development: list the origins")
+        return self
+
+    @property
+    def is_dev_or_test(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @property
+    def broker_url(self) -> str | None:
+        return self.celery_broker_url or self.redis_url
+
+    def require(self, name: Literal["database_url", "redis_url"]) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(
+                f"{name.upper()} is not set: point it at your server, or use `make run` "
+                f"to start embedded development services"
+            )
+        return str(value)
+
+    def jwt_key(self) -> str:
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
+            return self.jwt_secret.get_secret_value()
+        # Development and test only (the validator refuses this elsewhere): a fixed dev key.
+        return "pagely-development-only-signing-key-not-for-production"
+
+
+class ConfigError(RuntimeError):
+    """A configuration problem, explained in one line."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's multi-line report into one line per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
