@@ -114,6 +114,9 @@ class SystemPostgres:
         return subprocess.run(
             [str(self.bindir / args[0]), *args[1:]],
             user=self.user,
+            # Drop root's groups too: a root-group directory would otherwise deny by group bits.
+            group=pwd.getpwnam(self.user).pw_gid if self.user else None,
+            extra_groups=[] if self.user else None,
             capture_output=True,
             text=True,
             check=check,
@@ -136,16 +139,12 @@ class SystemPostgres:
         if not (self.datadir / "PG_VERSION").exists():
             log.info("devstack_initdb", datadir=str(self.datadir))
             locale = "C.UTF-8" if _has_locale("C.UTF-8") else "C"
-            self._run(
-                "initdb",
-                "-D",
-                str(self.datadir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                f"--locale={locale}",
-            )
+            init = self._run(
+                "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+                "--encoding=UTF8", f"--locale={locale}", check=False,
+            )  # fmt: skip
+            if init.returncode != 0:
+                raise DevStackError(f"initdb failed: {init.stderr.strip()}")
             with (self.datadir / "postgresql.conf").open("a") as conf:
                 conf.write(
                     "\n# pagely devstack\nlisten_addresses = '127.0.0.1'\n"

@@ -59,3 +59,7 @@ def check_on_scratch_database(server_url: str) -> None:
             ) from None
     finally:
         asyncio.run(drop_database(server_url, scratch))
+
+
+def downgrade(database_url: str | None, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)

@@ -26,6 +26,7 @@ def create_engine(settings: Settings, *, database_url: str | None = None) -> Asy
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
+        hide_parameters=True,  # bound values (hashes, tokens) never reach a log line
         pool_timeout=max(timeout * 2, 5.0),
         connect_args={
             "timeout": timeout,

@@ -1,0 +1,51 @@
+# Every target installs what it needs: uv (bootstrapped with pip when missing), then the locked
+# dependencies. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+BIN := .venv/bin
+TEST_WORKERS ?= auto
+
+.PHONY: help install run test lint fmt migrate seed worker serve clean-dev
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced ## Install the locked dependencies into .venv
+
+run: .venv/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no URLs are set); PORT=8123 to move it
+	$(BIN)/pagely run
+
+test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+lint: .venv/.synced ## Format check, lint, strict types, migration drift
+	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/mypy
+	DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
+
+fmt: .venv/.synced ## Format and autofix
+	$(BIN)/ruff format src tests migrations
+	$(BIN)/ruff check --fix src tests migrations
+
+migrate: .venv/.synced ## Apply migrations
+	$(BIN)/pagely migrate
+
+seed: .venv/.synced ## Load demo data
+	$(BIN)/pagely seed
+
+worker: .venv/.synced ## Run one Celery worker
+	$(BIN)/pagely worker
+
+serve: .venv/.synced ## Run the API alone (production settings)
+	$(BIN)/pagely serve
+
+clean-dev: ## Delete the embedded services' data (.pagely/)
+	rm -rf .pagely

@@ -1,0 +1,177 @@
+"""Test harness: real PostgreSQL and Redis.
+
+Service URLs come from TEST_DATABASE_URL / TEST_REDIS_URL; when unset, the controller process
+starts (or attaches to) the embedded services with the same code as `make run`. The controller
+migrates one template database with Alembic; each xdist worker clones it into its own database
+and uses its own Redis database index. Between tests every table is truncated and Redis flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from pagely.app import create_app
+from pagely.core.resources import Resources
+from pagely.dbadmin import create_database, drop_database
+from pagely.models import metadata
+from pagely.settings import Settings, load_settings
+
+RUN_ID_VAR = "PAGELY_TEST_RUN_ID"
+
+
+def _template_name() -> str:
+    return f"pagely_test_{os.environ[RUN_ID_VAR]}_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller prepared everything and exported it
+    os.environ.setdefault(RUN_ID_VAR, str(os.getpid()))
+    if not (os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")):
+        from pagely.devstack import DevStack
+
+        stack = DevStack(
+            want_postgres=not os.environ.get("TEST_DATABASE_URL"),
+            want_redis=not os.environ.get("TEST_REDIS_URL"),
+            want_smtp=False,
+        ).__enter__()
+        config.stash[_stack_key] = stack
+        if "DATABASE_URL" in stack.env:
+            os.environ["TEST_DATABASE_URL"] = stack.env["DATABASE_URL"]
+        if "REDIS_URL" in stack.env:
+            os.environ["TEST_REDIS_URL"] = stack.env["REDIS_URL"]
+    server_url = os.environ["TEST_DATABASE_URL"]
+    asyncio.run(drop_database(server_url, _template_name()))
+    asyncio.run(create_database(server_url, _template_name()))
+    from pagely import migrate
+
+    migrate.upgrade(_database_url(server_url, _template_name()))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    if os.environ.get("TEST_DATABASE_URL"):
+        asyncio.run(drop_database(os.environ["TEST_DATABASE_URL"], _template_name()))
+    stack = config.stash.get(_stack_key, None)
+    if stack is not None:
+        stack.__exit__(None, None, None)
+
+
+_stack_key = pytest.StashKey[Any]()
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_index(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+
+
+@pytest.fixture(scope="session")
+def worker_id_str(request: pytest.FixtureRequest) -> str:
+    workerinput = getattr(request.config, "workerinput", None)
+    return "master" if workerinput is None else str(workerinput["workerid"])
+
+
+@pytest.fixture(scope="session")
+async def database_url(worker_id_str: str) -> AsyncIterator[str]:
+    server_url = os.environ["TEST_DATABASE_URL"]
+    name = f"pagely_test_{os.environ[RUN_ID_VAR]}_{worker_id_str}"
+    await drop_database(server_url, name)
+    await create_database(server_url, name, template=_template_name())
+    yield _database_url(server_url, name)
+    await drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(worker_id_str: str) -> str:
+    # Database 0 belongs to `make run`; each xdist worker gets its own index from 1 up.
+    index = 1 + _worker_index(worker_id_str)
+    return str(make_url_redis(os.environ["TEST_REDIS_URL"], index))
+
+
+def make_url_redis(url: str, index: int) -> str:
+    base, _, _ = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{index}"
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "celery_broker_url": redis_url,
+        "log_json": True,
+        "startup_timeout_seconds": 5.0,
+        "service_timeout_seconds": 1.0,
+        "smtp_host": None,
+        "dev_mail_dir": None,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def resources(app: FastAPI) -> Resources:
+    res: Resources = app.state.resources
+    return res
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as c:
+        yield c
+
+
+def asgi_client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture(scope="session")
+async def db_cleaner(settings: Settings) -> AsyncIterator[Resources]:
+    """Its own connections, so cleaning works whichever app a test used."""
+    cleaner = Resources.create(settings)
+    yield cleaner
+    await cleaner.close()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(db_cleaner: Resources) -> AsyncIterator[None]:
+    yield
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with db_cleaner.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await db_cleaner.redis.flushdb()
+
+
+@pytest.fixture
+def redis(resources: Resources) -> Redis:
+    return resources.redis

@@ -1,0 +1,169 @@
+"""Every error answers the one envelope, with the request id, and a 500 tells the client nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, ConfigDict, EmailStr
+from sqlalchemy import func, select
+
+from pagely.app import create_app
+from pagely.core.db import SessionDep
+from pagely.core.errors import Conflict
+from pagely.models import User
+from pagely.settings import Settings
+from tests.conftest import asgi_client
+
+
+class ProbeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    name: str
+
+
+probe = APIRouter(prefix="/api/v1/_probe")
+
+
+@probe.post("/echo")
+async def echo(body: ProbeBody) -> ProbeBody:
+    return body
+
+
+@probe.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+@probe.get("/conflict")
+async def conflict() -> None:
+    raise Conflict("That already exists")
+
+
+@probe.post("/users")
+async def add_user(session: SessionDep, fail: bool = False) -> dict[str, str]:
+    session.add(User(email="probe@example.com", name="Probe", password_hash="x"))
+    await session.flush()
+    if fail:
+        raise Conflict("rolled back")
+    return {"status": "created"}
+
+
+@pytest.fixture(scope="module")
+async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    app.include_router(probe)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def probe_client(probe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(probe_app) as c:
+        yield c
+
+
+def assert_envelope(response: httpx.Response, status: int, type_: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["type"] == type_
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    assert isinstance(body["error"]["message"], str)
+    error: dict[str, object] = body["error"]
+    return error
+
+
+async def test_unknown_route_is_a_404_envelope(client: httpx.AsyncClient) -> None:
+    assert_envelope(await client.get("/api/v1/does-not-exist"), 404, "not_found")
+
+
+async def test_wrong_method_is_a_405_envelope(client: httpx.AsyncClient) -> None:
+    assert_envelope(await client.delete("/health"), 405, "method_not_allowed")
+
+
+async def test_malformed_json_is_a_422_envelope(probe_client: httpx.AsyncClient) -> None:
+    response = await probe_client.post(
+        "/api/v1/_probe/echo", content=b'{"email": ', headers={"content-type": "application/json"}
+    )
+    error = assert_envelope(response, 422, "validation_error")
+    assert error["details"] == [{"field": "body", "message": "Malformed JSON body"}]
+
+
+async def test_validation_errors_name_the_field(probe_client: httpx.AsyncClient) -> None:
+    response = await probe_client.post(
+        "/api/v1/_probe/echo", json={"email": "not-an-email", "name": "x", "role": "admin"}
+    )
+    error = assert_envelope(response, 422, "validation_error")
+    fields = {d["field"] for d in error["details"]}  # type: ignore[attr-defined]
+    assert fields == {"body.email", "body.role"}
+
+
+async def test_app_errors_keep_their_status_and_type(probe_client: httpx.AsyncClient) -> None:
+    error = assert_envelope(await probe_client.get("/api/v1/_probe/conflict"), 409, "conflict")
+    assert error["message"] == "That already exists"
+
+
+async def test_body_over_the_limit_is_a_413_envelope(probe_client: httpx.AsyncClient) -> None:
+    big = b'{"email": "a@b.co", "name": "' + b"x" * 2_000_000 + b'"}'
+    response = await probe_client.post(
+        "/api/v1/_probe/echo", content=big, headers={"content-type": "application/json"}
+    )
+    assert_envelope(response, 413, "payload_too_large")
+
+
+async def test_streamed_body_over_the_limit_is_a_413_without_content_length(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "a@b.co", "name": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    response = await probe_client.post(
+        "/api/v1/_probe/echo", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_envelope(response, 413, "payload_too_large")
+
+
+async def test_unexpected_exception_is_a_generic_500_logged_with_request_id(
+    probe_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await probe_client.get(
+            "/api/v1/_probe/boom", headers={"X-Request-ID": "req-500"}
+        )
+    error = assert_envelope(response, 500, "internal_error")
+    assert error["message"] == "Internal server error"
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+    logged = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    failure = next(e for e in logged if e.get("event") == "unhandled_exception")
+    assert failure["request_id"] == "req-500"
+    assert failure["path"] == "/api/v1/_probe/boom"
+    assert failure.get("exc_info") is not None
+
+
+async def test_session_commits_when_the_handler_succeeds(
+    probe_client: httpx.AsyncClient, probe_app: FastAPI
+) -> None:
+    assert (await probe_client.post("/api/v1/_probe/users")).status_code == 200
+    assert await _user_count(probe_app) == 1
+
+
+async def test_session_rolls_back_when_the_handler_raises(
+    probe_client: httpx.AsyncClient, probe_app: FastAPI
+) -> None:
+    assert (await probe_client.post("/api/v1/_probe/users?fail=true")).status_code == 409
+    assert await _user_count(probe_app) == 0
+
+
+async def _user_count(app: FastAPI) -> int:
+    async with app.state.resources.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(User))).scalar_one())

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from pagely.app import create_app
+from pagely.settings import Settings
+from tests.conftest import asgi_client
+
+
+async def test_request_id_is_generated_and_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert len(response.headers["x-request-id"]) == 32
+    assert float(response.headers["x-process-time"]) >= 0
+
+
+async def test_a_client_request_id_is_kept(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "app-1234.abc"})
+    assert response.headers["x-request-id"] == "app-1234.abc"
+
+
+async def test_a_hostile_request_id_is_replaced(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "x" * 300})
+    assert response.headers["x-request-id"] != "x" * 300
+
+
+async def test_one_json_access_log_line_per_request(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.get("/health", headers={"X-Request-ID": "log-me"})
+    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.name == "pagely.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line["method"], line["path"], line["status"], line["request_id"]) == (
+        "GET",
+        "/health",
+        200,
+        "log-me",
+    )
+    assert line["duration_ms"] >= 0
+
+
+async def test_untrusted_host_is_refused_with_the_envelope(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"allowed_hosts": ["api.pagely.test"]}))
+    async with LifespanManager(app), asgi_client(app) as client:
+        bad = await client.get("/health", headers={"host": "evil.example"})
+        good = await client.get("/health", headers={"host": "api.pagely.test"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["type"] == "invalid_host"
+    assert good.status_code == 200
+
+
+async def test_cors_allows_only_configured_origins(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://app.pagely.test"]}))
+    async with LifespanManager(app), asgi_client(app) as client:
+        allowed = await client.get("/health", headers={"origin": "https://app.pagely.test"})
+        other = await client.get("/health", headers={"origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.pagely.test"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "access-control-allow-origin" not in other.headers

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+from asgi_lifespan import LifespanManager
+
+from pagely.app import create_app
+from pagely.settings import Settings
+from tests.conftest import asgi_client
+
+
+def _deliver(directory: Path, subject: str, to: str) -> None:
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = (
+        "Fri, 20 Nov 2026 10:00:00 +0000"
+        if subject == "older"
+        else "Fri, 20 Nov 2026 11:00:00 +0000"
+    )
+    message.set_content("Reset at https://pagely.test/reset/t0k3n")
+    message.add_alternative('<a href="https://pagely.test/reset/t0k3n">Reset</a>', subtype="html")
+    mailbox.Maildir(directory, create=True).add(message)
+
+
+async def test_mail_page_and_json_list_captured_mail_newest_first(
+    settings: Settings, tmp_path: Path
+) -> None:
+    maildir = tmp_path / "mail"
+    _deliver(maildir, "older", "a@example.com")
+    _deliver(maildir, "newer", "b@example.com")
+    app = create_app(
+        settings.model_copy(update={"environment": "development", "dev_mail_dir": str(maildir)})
+    )
+    async with LifespanManager(app), asgi_client(app) as client:
+        listing = await client.get("/dev/mail.json")
+        page = await client.get("/dev/mail")
+        first = listing.json()[0]
+        message_page = await client.get(f"/dev/mail/{first['id']}")
+        missing = await client.get("/dev/mail/nope")
+    assert [m["subject"] for m in listing.json()] == ["newer", "older"]
+    assert set(first) == {"id", "to", "subject", "text", "html", "links", "received_at"}
+    assert first["to"] == ["b@example.com"]
+    assert first["links"] == ["https://pagely.test/reset/t0k3n"]
+    assert page.status_code == 200
+    assert "newer" in page.text
+    assert 'lang="en"' in page.text
+    assert 'sandbox="' in message_page.text
+    assert "https://pagely.test/reset/t0k3n" in message_page.text
+    assert missing.status_code == 404
+
+
+async def test_mail_pages_are_not_mounted_outside_development(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"environment": "production", "dev_mail_dir": str(tmp_path)})
+    )
+    async with LifespanManager(app), asgi_client(app) as client:
+        assert (await client.get("/dev/mail.json")).status_code == 404
+        assert (await client.get("/dev/mail")).status_code == 404

@@ -1,0 +1,71 @@
+"""`pagely run` (what `make run` calls) on embedded defaults: serves, then Ctrl-C leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from pagely.devstack import free_port
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "pagely run exited early"
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError("not ready in time")
+
+
+def _started_processes(proc: subprocess.Popen[bytes], home: Path) -> list[psutil.Process]:
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    # The embedded PostgreSQL daemonises away from our tree: find it by its data directory.
+    for candidate in psutil.process_iter(["cmdline"]):
+        if str(home) in " ".join(candidate.info["cmdline"] or []):
+            tree.append(candidate)
+    return tree
+
+
+@pytest.mark.slow
+def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SMTP_HOST"}
+    }
+    env.update(PAGELY_HOME=str(tmp_path), PORT=str(port), ENVIRONMENT="development")
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pagely.cli", "run"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(base, proc)
+        assert httpx.get(f"{base}/docs").status_code == 200
+        assert httpx.get(f"{base}/dev/mail.json").json() == []
+        started = _started_processes(proc, tmp_path)
+        assert any("postgres" in p.name() for p in started)
+        assert any("redis-server" in p.name() for p in started)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert proc.wait(60) == 0
+        _, alive = psutil.wait_procs(started, timeout=15)
+        assert alive == [], f"left behind: {[p.info for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
