@@ -49,3 +49,16 @@ def test_a_missing_service_url_is_explained() -> None:
     settings = load_settings(database_url=None, _env_file=None)
     with pytest.raises(ConfigError, match="DATABASE_URL is not set"):
         settings.require("database_url")
+
+
+def test_env_example_lists_every_setting() -> None:
+    from pathlib import Path
+
+    from pagely.settings import Settings
+
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line
+    }
+    missing = {name.upper() for name in Settings.model_fields} - listed
+    assert not missing, f".env.example lacks {sorted(missing)}"
