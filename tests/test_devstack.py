@@ -81,3 +81,17 @@ def test_system_postgres_cluster_is_created_kept_and_stopped(tmp_path: Path) -> 
                 asyncio.run(query(url, "CREATE TABLE kept (x int)"))
             assert asyncio.run(query(url, "SELECT count(*) FROM kept")) == 0
         assert not _port_open(url)
+
+
+@pytest.mark.slow
+def test_pgserver_fallback_serves_the_migrated_schema(tmp_path: Path) -> None:
+    """Machines without PostgreSQL binaries get the PyPI-bundled server instead."""
+    from pagely import migrate
+
+    with DevStack(
+        home=tmp_path, want_postgres=True, want_redis=False, want_smtp=False, prefer="pgserver"
+    ) as stack:
+        url = stack.env["DATABASE_URL"]
+        assert "host=" in url  # a unix socket under the data directory
+        migrate.upgrade(url)
+        migrate.check(url)
