@@ -13,7 +13,9 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --frozen
 	@touch $@
 
@@ -23,7 +25,7 @@ run: .venv/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no U
 	$(BIN)/pagely run
 
 test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
 lint: .venv/.synced ## Format check, lint, strict types, migration drift
 	$(BIN)/ruff format --check src tests migrations

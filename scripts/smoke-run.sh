@@ -1,43 +1,55 @@
 #!/usr/bin/env bash
 # Start `make run` with no service variables, wait for readiness, call real endpoints, press
-# Ctrl-C (SIGINT to the process group), and fail if anything it started is still alive.
-# Twice: the second start reuses the data directory and must be ready within 60 s.
+# Ctrl-C (SIGINT to its process group, as a terminal does), and fail if any process it started
+# is still alive. Twice: first on the default port, then with PORT=8123 reusing the data
+# directory, which must be ready within 60 s.
 set -euo pipefail
+set -m  # job control: the background job gets its own process group and a real SIGINT
 cd "$(dirname "$0")/.."
 
-PORT="${SMOKE_PORT:-8765}"
-BASE="http://127.0.0.1:${PORT}"
-HOME_DIR="$PWD/.pagely"
+DATA_DIR="$PWD/.pagely/postgres/data"
 LOG="$(mktemp)"
 
 fail() { echo "smoke: $*" >&2; tail -n 40 "$LOG" >&2; exit 1; }
 
-one_run() {
-  local budget=$1 started now
-  started=$(date +%s)
-  env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST \
-    setsid make run PORT="$PORT" >"$LOG" 2>&1 &
-  local pid=$!
-  until curl -sf "$BASE/health/ready" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || fail "make run exited before it was ready"
-    now=$(date +%s)
-    (( now - started < budget )) || { kill -INT -- -"$pid" || true; fail "not ready within ${budget}s"; }
-    sleep 0.5
+descendants() {  # every process below $1, recursively
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
   done
-  echo "smoke: ready after $(( $(date +%s) - started ))s"
-  curl -sf "$BASE/docs" | grep -q "swagger" || fail "/docs does not serve Swagger UI"
-  curl -s "$BASE/api/v1/does-not-exist" | grep -q '"type":"not_found"' || fail "404 envelope missing"
-  curl -sf "$BASE/dev/mail.json" >/dev/null || fail "/dev/mail.json missing"
-
-  kill -INT -- -"$pid"
-  wait "$pid" || true
-  for _ in $(seq 1 30); do
-    pgrep -f "pagely.cli|pagely run|$HOME_DIR" >/dev/null || break
-    sleep 0.5
-  done
-  if pgrep -af "pagely.cli|pagely run|$HOME_DIR"; then fail "processes left behind after Ctrl-C"; fi
-  echo "smoke: stopped cleanly"
 }
 
-one_run 300
-one_run 60
+one_run() {
+  local budget=$1 port=$2 base started pid pids
+  shift 2
+  base="http://127.0.0.1:${port}"
+  started=$(date +%s)
+  env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST make run "$@" >"$LOG" 2>&1 &
+  pid=$!
+  until curl -sf "$base/health/ready" >/dev/null; do
+    kill -0 "$pid" 2>/dev/null || fail "make run exited before it was ready"
+    (( $(date +%s) - started < budget )) || { kill -INT -- -"$pid" || true; fail "not ready within ${budget}s"; }
+    sleep 0.5
+  done
+  echo "smoke: ready on port $port after $(( $(date +%s) - started ))s"
+  curl -sf "$base/docs" | grep -q "swagger" || fail "/docs does not serve Swagger UI"
+  curl -s "$base/api/v1/does-not-exist" | grep -q '"type":"not_found"' || fail "404 envelope missing"
+  curl -sf "$base/dev/mail.json" >/dev/null || fail "/dev/mail.json missing"
+
+  # Everything it started: its process tree, and the PostgreSQL that pg_ctl daemonised.
+  pids="$(descendants "$pid") $(head -n 1 "$DATA_DIR/postmaster.pid" 2>/dev/null || true)"
+  kill -INT -- -"$pid"
+  wait "$pid" || true
+  for _ in $(seq 1 40); do
+    alive=""
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+    [ -z "$alive" ] && break
+    sleep 0.5
+  done
+  if [ -n "$alive" ]; then ps -o pid,cmd -p ${alive// /,} >&2 || true; fail "left behind after Ctrl-C:$alive"; fi
+  echo "smoke: Ctrl-C stopped all $(wc -w <<<"$pids") processes"
+}
+
+one_run 300 8000
+one_run 60 8123 PORT=8123

@@ -13,7 +13,7 @@ import pytest
 from redis import Redis
 
 from pagely.devmail.router import read_mailbox
-from pagely.devstack import DevStack
+from pagely.devstack import DevStack, system_postgres_bindir
 
 
 def _port_open(url: str) -> bool:
@@ -61,7 +61,9 @@ def test_the_smtp_sink_keeps_every_message_for_the_mail_page(tmp_path: Path) -> 
     assert "to verify" in mails[0].text
 
 
-@pytest.mark.slow
+@pytest.mark.skipif(
+    system_postgres_bindir() is None, reason="no PostgreSQL server binaries on this machine"
+)
 def test_system_postgres_cluster_is_created_kept_and_stopped(tmp_path: Path) -> None:
     import asyncpg
 

@@ -56,24 +56,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(devmail_router)
 
-    # Added innermost first: the last one added runs first.
+    # Added innermost first: the last one added runs first. CORS is outermost so that every
+    # response, the generic 500 included, carries its headers to a browser client.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "If-Match",
-                "If-None-Match",
-                "Idempotency-Key",
-                "X-Request-ID",
-            ],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
+                           "Idempotency-Key", "X-Request-ID"],
             expose_headers=["ETag", "X-Request-ID", "X-Process-Time", "Retry-After"],
-        )
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(RequestContextMiddleware)
+        )  # fmt: skip
     return app

@@ -1,5 +1,5 @@
-"""The Celery application factory. Only the worker and beat processes build one at start-up;
-the API enqueues through `send_task` on an app it builds in its lifespan."""
+"""The Celery application factory, called by the processes that need an app (the worker);
+nothing builds one at import time."""
 
 from __future__ import annotations
 

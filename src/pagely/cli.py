@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from pagely.core.db import run_in_transaction
+from pagely.core.resources import Resources
 from pagely.settings import ConfigError, Settings, get_settings, load_settings
 
 cli = typer.Typer(help="Pagely bookstore backend.", no_args_is_help=True, add_completion=False)
@@ -31,24 +32,39 @@ def settings_or_exit() -> Settings:
 
 
 @contextlib.contextmanager
-def services() -> Iterator[Settings]:
-    """Settings whose services are reachable: in development, whatever the environment does not
-    configure comes from the embedded stack (attached to when `make run` is up)."""
+def services(*, smtp: bool = True, require_owner: bool = False) -> Iterator[Settings]:
+    """Settings whose services are reachable. In development and tests, what the settings
+    (environment and .env) leave unset comes from the embedded stack, attached to when
+    `make run` is up. Configuration errors end the command with one line."""
     settings = settings_or_exit()
-    if not settings.is_dev_or_test or (
-        settings.database_url and settings.redis_url and settings.smtp_host
-    ):
-        yield settings
-        return
-    from pagely.devstack import DevStackError, embedded_services_for
-
     try:
-        with embedded_services_for() as extra:
-            os.environ.update(extra)
-            get_settings.cache_clear()
-            yield settings_or_exit()
-    except DevStackError as exc:
+        if not settings.is_dev_or_test:
+            yield settings
+            return
+        from pagely.devstack import DevStackError, embedded_services
+
+        try:
+            with embedded_services(
+                postgres=not settings.database_url,
+                redis=not settings.redis_url,
+                smtp=smtp and not settings.smtp_host,
+                require_owner=require_owner,
+            ) as extra:
+                os.environ.update(extra)
+                get_settings.cache_clear()
+                yield settings_or_exit()
+        except DevStackError as exc:
+            raise fail(str(exc)) from None
+    except ConfigError as exc:
         raise fail(str(exc)) from None
+
+
+def development_only(settings: Settings, command: str) -> None:
+    if not settings.is_dev_or_test:
+        raise fail(
+            f"`pagely {command}` loads demo data and is for development only "
+            f"(ENVIRONMENT is {settings.environment})"
+        )
 
 
 @cli.command()
@@ -56,7 +72,7 @@ def migrate() -> None:
     """Apply database migrations up to the latest."""
     from pagely import migrate as migrations
 
-    with services() as settings:
+    with services(smtp=False) as settings:
         migrations.upgrade(settings.require("database_url"))
         typer.echo("migrations applied")
 
@@ -66,7 +82,7 @@ def check_migrations() -> None:
     """Fail when the models and the migrations disagree (runs on a scratch database)."""
     from pagely import migrate as migrations
 
-    with services() as settings:
+    with services(smtp=False) as settings:
         try:
             migrations.check_on_scratch_database(settings.require("database_url"))
         except migrations.DriftError as exc:
@@ -79,7 +95,8 @@ def seed() -> None:
     """Load the demo admin and the demo catalog (idempotent)."""
     from pagely.seed import seed_demo
 
-    with services() as settings:
+    with services(smtp=False) as settings:
+        development_only(settings, "seed")
         password = settings.demo_admin_password.get_secret_value()
         added = asyncio.run(
             run_in_transaction(
@@ -112,7 +129,7 @@ def create_admin(
     password = _read_password()
     if not 8 <= len(password) <= 128:
         raise fail("the password must be 8 to 128 characters")
-    with services() as settings:
+    with services(smtp=False) as settings:
         asyncio.run(run_in_transaction(settings, lambda s: ensure_admin(s, email, password, name)))
         typer.echo(f"{email.strip().lower()} is an admin")
 
@@ -127,6 +144,8 @@ def serve(
     import uvicorn
 
     with services() as settings:
+        # Fail here with one line rather than a traceback from inside uvicorn's lifespan.
+        asyncio.run(Resources.create(settings).check_reachable())
         uvicorn.run(
             "pagely.app:create_app",
             factory=True,
@@ -172,7 +191,8 @@ def run() -> None:
     migrations, demo data, a worker and the API. Ctrl-C stops it all."""
     from pagely.supervisor import run_all
 
-    with services() as settings:
+    development_only(settings_or_exit(), "run")
+    with services(require_owner=True) as settings:
         raise typer.Exit(run_all(settings))
 
 

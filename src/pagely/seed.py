@@ -126,9 +126,15 @@ def demo_books(count: int = DEMO_CATALOG_SIZE, seed: int = 7) -> list[dict[str, 
 
 
 async def ensure_admin(
-    session: AsyncSession, email: str, password: str, name: str = "Admin"
+    session: AsyncSession,
+    email: str,
+    password: str,
+    name: str = "Admin",
+    *,
+    reset_password: bool = False,
 ) -> User:
-    """Create the admin, or promote the existing account with that email. Flushes, never commits."""
+    """Create the admin, or promote the existing account with that email (keeping its password
+    unless `reset_password`). Flushes, never commits."""
     email = email.strip().lower()
     user = (
         await session.execute(select(User).where(col(User.email) == email))
@@ -144,13 +150,18 @@ async def ensure_admin(
         session.add(user)
     else:
         user.role = Role.admin
+        if reset_password:
+            user.password_hash = await hash_password(password)
     await session.flush()
     return user
 
 
 async def seed_demo(session: AsyncSession, admin_email: str, admin_password: str) -> int:
     """Load the demo admin and catalog; return how many books were new."""
-    admin = await ensure_admin(session, admin_email, admin_password)
+    # The banner prints the configured demo password: make sure it is the one that works.
+    admin = await ensure_admin(
+        session, admin_email, admin_password, "Demo Admin", reset_password=True
+    )
     rows = [{**book, "owner_id": admin.id} for book in demo_books()]
     result = await session.execute(
         insert(Book)

@@ -14,7 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
+
+import httpx
 
 from pagely import migrate
 from pagely.core.db import run_in_transaction
@@ -24,9 +27,17 @@ _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 15.0
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A preexec hook asking the kernel for SIGTERM when this process dies. The libc function
+    is looked up here, before fork, so the hook itself only makes one system call."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return hook
 
 
 def _spawn(name: str, *args: str) -> tuple[str, subprocess.Popen[bytes]]:
@@ -34,7 +45,7 @@ def _spawn(name: str, *args: str) -> tuple[str, subprocess.Popen[bytes]]:
         [sys.executable, "-m", "pagely.cli", *args],
         env=os.environ.copy(),
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=_die_with_parent_hook(),
     )
     return name, proc
 
@@ -53,8 +64,20 @@ def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
             proc.wait()
 
 
+def _base_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _banner(settings: Settings) -> str:
-    base = f"http://{settings.host}:{settings.port}"
+    base = _base_url(settings)
     lines = [
         "",
         "Pagely is running",
@@ -86,18 +109,29 @@ def run_all(settings: Settings) -> int:
 
     print("pagely: applying migrations", flush=True)
     migrate.upgrade(settings.require("database_url"))
+    if stopping:
+        return 130
     password = settings.demo_admin_password.get_secret_value()
     added = asyncio.run(
         run_in_transaction(settings, lambda s: seed_demo(s, settings.demo_admin_email, password))
     )
     print(f"pagely: demo data ready ({added} new books)", flush=True)
+    if stopping:
+        return 130
 
+    # Children inherit these; links in emails must point at this server.
     os.environ.setdefault("PORT", str(settings.port))
+    os.environ.setdefault("HOST", settings.host)
+    if "public_base_url" not in settings.model_fields_set:
+        os.environ["PUBLIC_BASE_URL"] = _base_url(settings)
     children = [_spawn("worker", "worker"), _spawn("api", "serve")]
-    print(_banner(settings), flush=True)
+    announced = False
     exit_code = 0
     try:
         while not stopping:
+            if not announced and _answers(f"{_base_url(settings)}/health"):
+                print(_banner(settings), flush=True)
+                announced = True
             for name, proc in children:
                 if proc.poll() is not None:
                     print(

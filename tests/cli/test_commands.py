@@ -61,6 +61,7 @@ async def test_create_admin_promotes_an_existing_account(
 async def test_create_admin_refuses_a_short_password(cli_env: None, db_cleaner: Resources) -> None:
     result = await invoke(["create-admin", "a@example.com"], input="short\n")
     assert result.exit_code == 2
+    assert "8 to 128 characters" in result.output
     assert await _users(db_cleaner) == []
 
 
@@ -83,3 +84,4 @@ async def test_a_bad_configuration_exits_with_one_line(monkeypatch: pytest.Monke
     result = await invoke(["migrate"])
     assert result.exit_code == 2
     assert "JWT_SECRET" in result.output
+    assert len(result.output.strip().splitlines()) == 1

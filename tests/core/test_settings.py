@@ -58,7 +58,9 @@ def test_env_example_lists_every_setting() -> None:
 
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     listed = {
-        line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line
+        line.split("=", 1)[0].strip()
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
     }
     missing = {name.upper() for name in Settings.model_fields} - listed
     assert not missing, f".env.example lacks {sorted(missing)}"

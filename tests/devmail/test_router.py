@@ -4,6 +4,7 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from asgi_lifespan import LifespanManager
 
 from pagely.app import create_app
@@ -15,14 +16,11 @@ def _deliver(directory: Path, subject: str, to: str) -> None:
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = (
-        "Fri, 20 Nov 2026 10:00:00 +0000"
-        if subject == "older"
-        else "Fri, 20 Nov 2026 11:00:00 +0000"
-    )
     message.set_content("Reset at https://pagely.test/reset/t0k3n")
     message.add_alternative('<a href="https://pagely.test/reset/t0k3n">Reset</a>', subtype="html")
-    mailbox.Maildir(directory, create=True).add(message)
+    delivered = mailbox.MaildirMessage(message)
+    delivered.set_date(1_795_000_000 + (0 if subject == "older" else 60))
+    mailbox.Maildir(directory, create=True).add(delivered)
 
 
 async def test_mail_page_and_json_list_captured_mail_newest_first(
@@ -52,11 +50,18 @@ async def test_mail_page_and_json_list_captured_mail_newest_first(
     assert missing.status_code == 404
 
 
+@pytest.mark.parametrize("environment", ["test", "staging", "production"])
 async def test_mail_pages_are_not_mounted_outside_development(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, environment: str
 ) -> None:
     app = create_app(
-        settings.model_copy(update={"environment": "production", "dev_mail_dir": str(tmp_path)})
+        settings.model_copy(
+            update={
+                "environment": environment,
+                "jwt_secret": "k" * 48,
+                "dev_mail_dir": str(tmp_path),
+            }
+        )
     )
     async with LifespanManager(app), asgi_client(app) as client:
         assert (await client.get("/dev/mail.json")).status_code == 404

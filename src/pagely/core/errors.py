@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,7 +33,7 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     type: str
     message: str
-    details: list[ErrorDetail] | None = None
+    details: list[ErrorDetail] = []
     request_id: str | None = None
 
 
@@ -111,10 +112,9 @@ def error_payload(
     error: dict[str, Any] = {
         "type": type_ or _HTTP_TYPES.get(status_code, "error"),
         "message": message,
+        "details": details or [],
         "request_id": request_id_var.get(),
     }
-    if details:
-        error["details"] = details
     return {"success": False, "error": error}
 
 
@@ -166,7 +166,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _service_name(exc: Exception) -> str:
-    if isinstance(exc, RedisError):
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return "cache"
     if isinstance(exc, DBAPIError):
         return "database"
@@ -208,7 +208,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(RedisError, _dependency_down)
+    # Only "cannot reach it" is an outage; other Redis errors are bugs and stay 500s.
+    app.add_exception_handler(RedisConnectionError, _dependency_down)
+    app.add_exception_handler(RedisTimeoutError, _dependency_down)
     app.add_exception_handler(ConnectionError, _dependency_down)
     app.add_exception_handler(TimeoutError, _dependency_down)
     app.add_exception_handler(DBAPIError, _db_error)

@@ -1,7 +1,7 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request and breaks streaming).
 
-Order, outermost first: RequestContext (id, timing, access log, last-resort 500) ->
-TrustedHost -> CORS -> BodySizeLimit -> the app.
+Order, outermost first: CORS -> RequestContext (id, timing, access log, last-resort 500) ->
+TrustedHost -> BodySizeLimit -> the app.
 """
 
 from __future__ import annotations
@@ -104,7 +104,12 @@ class TrustedHostMiddleware:
         return host in self.exact or (bool(self.suffixes) and host.endswith(self.suffixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.allow_any or scope["type"] not in ("http", "websocket"):
+        # Health probes from load balancers use the machine's address as Host: let them through.
+        if (
+            self.allow_any
+            or scope["type"] not in ("http", "websocket")
+            or scope.get("path", "").startswith("/health")
+        ):
             await self.app(scope, receive, send)
             return
         if self._allowed(_header(scope, b"host") or ""):

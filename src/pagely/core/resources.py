@@ -48,6 +48,13 @@ class Resources:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    async def check_reachable(self) -> None:
+        """wait_until_reachable for a process that only wants the answer, then closes."""
+        try:
+            await self.wait_until_reachable()
+        finally:
+            await self.close()
+
     async def _probe(self) -> dict[str, str]:
         problems: dict[str, str] = {}
         try:

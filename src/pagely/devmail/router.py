@@ -9,7 +9,7 @@ import mailbox
 import re
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -20,7 +20,7 @@ from pagely.web import templates
 
 router = APIRouter(prefix="/dev", tags=["development"], include_in_schema=False)
 
-_LINK = re.compile(r"""https?://[^\s"'<>]+""")
+_LINK = re.compile(r"""https?://[^\s"'<>]+[^\s"'<>.,;:!?)\]]""")
 
 
 class CapturedMail(BaseModel):
@@ -43,11 +43,7 @@ def _part(message: Message, content_type: str) -> str:
 
 
 def _received_at(message: mailbox.MaildirMessage) -> datetime:
-    if message["Date"]:
-        try:
-            return parsedate_to_datetime(message["Date"]).astimezone(UTC)
-        except (TypeError, ValueError):
-            pass
+    """When the sink received it (the Maildir delivery time), not the sender's Date header."""
     return datetime.fromtimestamp(message.get_date(), UTC)
 
 
