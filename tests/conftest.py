@@ -19,11 +19,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from pagely.app import create_app
 from pagely.core.resources import Resources
 from pagely.dbadmin import create_database, drop_database
+from pagely.dbadmin import database_url as database_url_for
 from pagely.models import metadata
 from pagely.settings import Settings, load_settings
 
@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.run(create_database(server_url, _template_name()))
     from pagely import migrate
 
-    migrate.upgrade(_database_url(server_url, _template_name()))
+    migrate.upgrade(database_url_for(server_url, _template_name()))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -70,10 +70,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _stack_key = pytest.StashKey[Any]()
-
-
-def _database_url(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _worker_index(worker_id: str) -> int:
@@ -92,7 +88,7 @@ async def database_url(worker_id_str: str) -> AsyncIterator[str]:
     name = f"pagely_test_{os.environ[RUN_ID_VAR]}_{worker_id_str}"
     await drop_database(server_url, name)
     await create_database(server_url, name, template=_template_name())
-    yield _database_url(server_url, name)
+    yield database_url_for(server_url, name)
     await drop_database(server_url, name)
 
 

@@ -5,10 +5,9 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from pagely import migrate
-from pagely.dbadmin import create_database, drop_database
+from pagely.dbadmin import create_database, database_url, drop_database
 
 
 @pytest.fixture
@@ -16,7 +15,7 @@ def scratch_url() -> str:
     server = os.environ["TEST_DATABASE_URL"]
     name = f"pagely_scratch_{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(server, name))
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)  # type: ignore[misc]
+    yield database_url(server, name)  # type: ignore[misc]
     asyncio.run(drop_database(server, name))
 
 

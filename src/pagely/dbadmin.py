@@ -12,6 +12,11 @@ def _server_dsn(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server behind `server_url`."""
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
 def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {name!r}")

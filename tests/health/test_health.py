@@ -36,8 +36,20 @@ def dead_url(scheme: str) -> str:
     return f"{scheme}://127.0.0.1:{free_port()}/0"
 
 
-async def test_liveness_touches_nothing(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health")
+async def test_liveness_answers_with_every_dependency_down(
+    own_app: FastAPI, settings: Settings
+) -> None:
+    resources = own_app.state.resources
+    healthy = (resources.redis, resources.engine)
+    resources.redis = create_redis(settings, url=dead_url("redis"))
+    resources.engine = create_engine(settings, database_url=dead_url("postgresql+asyncpg"))
+    try:
+        async with asgi_client(own_app) as client:
+            response = await client.get("/health")
+    finally:
+        await resources.redis.aclose()
+        await resources.engine.dispose()
+        resources.redis, resources.engine = healthy
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
