@@ -37,6 +37,16 @@ one_run() {
   curl -s "$base/api/v1/does-not-exist" | grep -q '"type":"not_found"' || fail "404 envelope missing"
   curl -sf "$base/dev/mail.json" >/dev/null || fail "/dev/mail.json missing"
 
+  # An email through the outbox, the worker and the mail sink shows up within seconds.
+  env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST \
+    .venv/bin/pagely send-test-email "smoke-$port@example.com" >/dev/null || fail "send-test-email failed"
+  for _ in $(seq 1 40); do
+    curl -sf "$base/dev/mail.json" | grep -q "smoke-$port@example.com" && break
+    sleep 0.5
+  done
+  curl -sf "$base/dev/mail.json" | grep -q "smoke-$port@example.com" || fail "test email not on the mail page"
+  echo "smoke: the outbox delivered a test email to the mail page"
+
   # Everything it started: its process tree, and the PostgreSQL that pg_ctl daemonised.
   pids="$(descendants "$pid") $(head -n 1 "$DATA_DIR/postmaster.pid" 2>/dev/null || true)"
   kill -INT -- -"$pid"

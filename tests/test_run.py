@@ -60,6 +60,23 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
         assert httpx.get(f"{base}/docs").status_code == 200
         assert httpx.get(f"{base}/dev/mail.json").json() == []
         started = _started_processes(proc, tmp_path)
+        commands = [" ".join(p.cmdline()) for p in started]
+        for role in ("pagely.cli worker", "pagely.cli beat", "pagely.cli serve"):
+            assert any(role in command for command in commands), role
+
+        # A message enqueued through the outbox shows on the mail page within seconds.
+        queued = subprocess.run(
+            [sys.executable, "-m", "pagely.cli", "send-test-email", "dev@example.com"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert queued.returncode == 0, queued.stderr
+        deadline = time.monotonic() + 15
+        while not (mail := httpx.get(f"{base}/dev/mail.json").json()):
+            assert time.monotonic() < deadline, "the test email never reached the mail page"
+            time.sleep(0.2)
+        assert mail[0]["to"] == ["dev@example.com"]
+        assert mail[0]["subject"] == "Pagely test message"
+
         assert any("postgres" in p.name() for p in started)
         assert any("redis-server" in p.name() for p in started)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does

@@ -19,6 +19,7 @@ from pagely.core.middleware import (
 )
 from pagely.core.resources import Resources
 from pagely.health.router import router as health_router
+from pagely.outbox.router import router as outbox_router
 from pagely.settings import Settings, get_settings
 from pagely.web import STATIC_DIR
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(prefix=settings.api_prefix)
+    api.include_router(outbox_router)
     app.include_router(health_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api)

@@ -1,5 +1,5 @@
-"""The Celery application factory, called by the processes that need an app (the worker);
-nothing builds one at import time."""
+"""The Celery application factory. The API builds one to publish, the worker and beat to
+consume and schedule; nothing builds one at import time."""
 
 from __future__ import annotations
 
@@ -7,25 +7,72 @@ from celery import Celery
 
 from pagely.settings import Settings
 
-# Feature modules whose tasks.py the worker imports.
-TASK_MODULES: list[str] = []
+# Feature modules whose tasks the worker imports.
+TASK_MODULES: list[str] = ["pagely.outbox.tasks"]
+
+SWEEP_TASK = "pagely.outbox.sweep"
 
 
-def create_celery_app(settings: Settings) -> Celery:
-    broker = settings.broker_url
-    if not broker:
-        settings.require("redis_url")  # raises the one-line ConfigError
-    app = Celery("pagely", broker=broker, include=TASK_MODULES)
+class PagelyCelery(Celery):
+    """A Celery app that carries the settings it was built from, for tasks to use."""
+
+    def __init__(self, settings: Settings) -> None:
+        broker = settings.broker_url
+        if not broker:
+            settings.require("redis_url")  # raises the one-line ConfigError
+        super().__init__("pagely", broker=broker, include=TASK_MODULES)
+        self.settings = settings
+
+
+def create_celery_app(settings: Settings, *, publisher: bool = False) -> PagelyCelery:
+    """`publisher=True` for a process that only sends tasks (the API): a broker that accepts
+    connections but never answers then times out instead of hanging the publishing thread,
+    and RabbitMQ confirms every publish."""
+    app = PagelyCelery(settings)
+    interval = settings.outbox_sweep_interval_seconds
+    timeout = settings.service_timeout_seconds
+    transport_options: dict[str, object] = {
+        # Redis: an unacknowledged task comes back after this; it must outlast the longest
+        # retry delay (enforced by the settings).
+        "visibility_timeout": settings.celery_visibility_timeout_seconds,
+        "socket_connect_timeout": timeout,
+    }
+    if publisher:
+        transport_options.update(
+            # One quick reconnect, then give up: the sweep is the retry, and a request must
+            # not wait for a broker that refuses connections.
+            max_retries=1,
+            interval_start=0,
+            socket_timeout=timeout,  # redis
+            read_timeout=timeout,  # amqp
+            write_timeout=timeout,  # amqp
+            confirm_publish=True,  # amqp: wait for the broker's ack of each message
+        )
     app.conf.update(
+        # No result backend: tasks report through the database (the outbox row).
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
+        task_default_queue=settings.celery_queue,
+        # A task is acknowledged after it ran, and re-delivered if its worker died.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_connection_timeout=timeout,
+        broker_transport_options=transport_options,
+        # In-memory schedule: interval jobs need no state file, so beat needs no writable disk.
+        beat_scheduler="celery.beat:Scheduler",
+        beat_schedule={
+            "outbox-sweep": {
+                "task": SWEEP_TASK,
+                "schedule": interval,
+                # A sweep that waited longer than an interval is superseded by the next one.
+                "options": {"expires": max(interval, 1.0)},
+            }
+        },
         timezone="UTC",
         enable_utc=True,
     )

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pagely.core.db import run_in_transaction
+from pagely.core.db import run_in_transaction, transaction
 from pagely.core.resources import Resources
 from pagely.settings import ConfigError, Settings, get_settings, load_settings
 
@@ -164,25 +164,84 @@ def serve(
 @cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent tasks in this worker.")] = 2,
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "celery",
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues (default: CELERY_QUEUE).")
+    ] = None,
+    beat: Annotated[
+        bool, typer.Option(help="Also run the periodic scheduler in this process (one only).")
+    ] = False,
+    events: Annotated[
+        bool, typer.Option(help="Send task events, for Flower or `celery events`.")
+    ] = False,
 ) -> None:
-    """Run a Celery worker."""
+    """Run a Celery worker (email delivery, the outbox sweep)."""
     from pagely.celery_app import create_celery_app
     from pagely.core.logging import configure_logging
 
     with services() as settings:
+        if not settings.is_dev_or_test:
+            settings.require("smtp_host")
         configure_logging(settings.log_level, json=settings.log_json)
-        app = create_celery_app(settings)
-        app.worker_main(
-            [
-                "worker",
-                f"--concurrency={concurrency}",
-                f"--queues={queues}",
-                f"--loglevel={settings.log_level}",
-                "--hostname=pagely@%h",
-                "--without-mingle",
-            ]
-        )
+        argv = [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--queues={queues or settings.celery_queue}",
+            f"--loglevel={settings.log_level}",
+            "--hostname=pagely@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        if beat:
+            argv.append("--beat")
+        if events:
+            argv.append("--task-events")
+        create_celery_app(settings).worker_main(argv)
+
+
+@cli.command("beat")
+def beat_command() -> None:
+    """Run the periodic scheduler (the outbox sweep). Run exactly one per deployment."""
+    from pagely.celery_app import create_celery_app
+    from pagely.core.logging import configure_logging
+
+    with services(smtp=False) as settings:
+        configure_logging(settings.log_level, json=settings.log_json)
+        create_celery_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
+
+
+@cli.command("send-test-email")
+def send_test_email(
+    to: Annotated[str, typer.Argument(help="Recipient address.")],
+) -> None:
+    """Send a test message through the outbox, a worker and SMTP: checks the mail set-up."""
+    import uuid
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from pagely.core.resources import Resources
+    from pagely.outbox import enqueue_email
+
+    async def enqueue(settings: Settings) -> uuid.UUID | None:
+        resources = Resources.create(settings)
+        try:
+            async with transaction(resources.sessionmaker) as session:
+                return await enqueue_email(
+                    session,
+                    template="test_email",
+                    to=to,
+                    context={},
+                    key=f"test_email:{uuid.uuid4()}",
+                )
+        finally:
+            await resources.close()
+
+    try:
+        to = validate_email(to, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise fail(f"not an email address: {exc}") from None
+    with services(smtp=False) as settings:
+        outbox_id = asyncio.run(enqueue(settings))
+        typer.echo(f"queued test email {outbox_id} to {to}")
 
 
 @cli.command()

@@ -47,8 +47,20 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = "Pagely <no-reply@pagely.local>"
     dev_mail_dir: str | None = None
+
+    # Background jobs. Retries back off exponentially (with jitter) from the base to the cap;
+    # a row still pending this long after it was due is re-dispatched by the sweep.
+    celery_queue: str = "pagely"
+    celery_visibility_timeout_seconds: int = Field(default=3600, ge=60)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_retry_base_seconds: float = Field(default=10.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=900.0, gt=0)
+    outbox_redispatch_after_seconds: float = Field(default=120.0, gt=0)
+    outbox_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    outbox_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # Security
     jwt_secret: SecretStr | None = None
@@ -80,6 +92,16 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
+    def _retry_delays_fit_the_broker(self) -> Settings:
+        # Redis re-delivers an unacknowledged message after the visibility timeout, so a
+        # retry waiting longer than that would run twice.
+        if self.outbox_retry_max_seconds >= self.celery_visibility_timeout_seconds:
+            raise ValueError(
+                "OUTBOX_RETRY_MAX_SECONDS must be shorter than CELERY_VISIBILITY_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.is_dev_or_test:
             return self
@@ -102,7 +124,7 @@ class Settings(BaseSettings):
     def broker_url(self) -> str | None:
         return self.celery_broker_url or self.redis_url
 
-    def require(self, name: Literal["database_url", "redis_url"]) -> str:
+    def require(self, name: Literal["database_url", "redis_url", "smtp_host"]) -> str:
         value = getattr(self, name)
         if not value:
             raise ConfigError(

@@ -1,7 +1,7 @@
-"""`pagely run`: migrate, seed, then supervise a worker and the API until Ctrl-C.
+"""`pagely run`: migrate, seed, then supervise a worker, beat and the API until Ctrl-C.
 
 Children run in their own sessions so a terminal Ctrl-C reaches only this process, which then
-stops them in order (API, worker) before the embedded services are shut down; and each child
+stops them in order (API, beat, worker) before the embedded services are shut down; and each child
 asks the kernel for SIGTERM should this process die without cleaning up.
 """
 
@@ -124,7 +124,7 @@ def run_all(settings: Settings) -> int:
     os.environ.setdefault("HOST", settings.host)
     if "public_base_url" not in settings.model_fields_set:
         os.environ["PUBLIC_BASE_URL"] = _base_url(settings)
-    children = [_spawn("worker", "worker"), _spawn("api", "serve")]
+    children = [_spawn("worker", "worker"), _spawn("beat", "beat"), _spawn("api", "serve")]
     announced = False
     exit_code = 0
     try:

@@ -85,3 +85,23 @@ async def test_a_bad_configuration_exits_with_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 2
     assert "JWT_SECRET" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+async def test_send_test_email_goes_through_the_outbox(
+    cli_env: None, db_cleaner: Resources
+) -> None:
+    from pagely.models import OutboxMessage
+
+    result = await invoke(["send-test-email", "Ops@Example.com"])
+    assert result.exit_code == 0, result.output
+    async with db_cleaner.sessionmaker() as session:
+        [row] = (await session.execute(select(OutboxMessage))).scalars()
+    assert row.payload == {"template": "test_email", "to": "Ops@example.com", "context": {}}
+    assert str(row.id) in result.output
+    assert await db_cleaner.redis.llen("pagely") == 1  # dispatched after the commit
+
+
+async def test_send_test_email_refuses_a_bad_address(cli_env: None) -> None:
+    result = await invoke(["send-test-email", "not-an-address"])
+    assert result.exit_code == 2
+    assert "not an email address" in result.output

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, TypeVar
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,6 +18,10 @@ from sqlalchemy.ext.asyncio import (
 from pagely.settings import Settings
 
 T = TypeVar("T")
+
+log = structlog.get_logger("pagely.db")
+
+_AFTER_COMMIT = "pagely.after_commit"
 
 
 def create_engine(settings: Settings, *, database_url: str | None = None) -> AsyncEngine:
@@ -39,8 +45,42 @@ def create_engine(settings: Settings, *, database_url: str | None = None) -> Asy
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`info` is copied into every session's `.info`: how services reach process-wide helpers
+    (the outbox dispatcher) without importing the app."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info or {})
+
+
+def after_commit(session: AsyncSession, key: str, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the session's transaction has committed; never if it rolls back.
+    One callback per key per transaction, so callers can register on every call."""
+    session.info.setdefault(_AFTER_COMMIT, {}).setdefault(key, callback)
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit when the block succeeds, roll back when it raises, then run
+    the after-commit callbacks. The only place in the code base that commits."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            session.info.pop(_AFTER_COMMIT, None)
+            await session.rollback()
+            raise
+        await session.commit()
+        callbacks = session.info.pop(_AFTER_COMMIT, {})
+        for key, callback in callbacks.items():
+            try:
+                await callback()
+            except Exception:
+                # The transaction is committed; whatever the callback hands on must be
+                # recoverable without it (the outbox sweep re-dispatches).
+                log.exception("after_commit_failed", callback=key)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -50,24 +90,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     happens before the response is sent, and a failed commit becomes the response.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.resources.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    async with transaction(sessionmaker) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def run_in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def run_in_transaction(
+    settings: Settings,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    info: dict[str, Any] | None = None,
+) -> T:
     """For scripts and the CLI: one engine, one transaction, committed when `work` succeeds."""
     engine = create_engine(settings)
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
+        async with transaction(create_sessionmaker(engine, info=info)) as session:
             return await work(session)
     finally:
         await engine.dispose()

@@ -7,12 +7,15 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from celery import Celery
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pagely.celery_app import create_celery_app
 from pagely.core.db import create_engine, create_sessionmaker
 from pagely.core.redis import create_redis
+from pagely.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
 from pagely.settings import ConfigError, Settings
 
 log = structlog.get_logger("pagely.startup")
@@ -24,11 +27,16 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
+    celery: Celery
+    dispatcher: Dispatcher
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
         engine = create_engine(settings)
-        return cls(settings, engine, create_sessionmaker(engine), create_redis(settings))
+        celery = create_celery_app(settings, publisher=True)
+        dispatcher = Dispatcher(celery, settings)
+        sessionmaker = create_sessionmaker(engine, info={DISPATCHER_INFO_KEY: dispatcher})
+        return cls(settings, engine, sessionmaker, create_redis(settings), celery, dispatcher)
 
     async def wait_until_reachable(self) -> None:
         """Retry PostgreSQL and Redis for a bounded time; then stop with a clear message."""
@@ -69,5 +77,7 @@ class Resources:
         return problems
 
     async def close(self) -> None:
+        self.dispatcher.close()
+        self.celery.close()  # the broker connections of its producer pool
         await self.redis.aclose()
         await self.engine.dispose()

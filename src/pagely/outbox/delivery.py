@@ -1,0 +1,143 @@
+"""The worker's side of the outbox: deliver one message, and sweep up the undelivered.
+
+Delivery holds the row's lock (SELECT ... FOR UPDATE) from the status check until the result
+is committed, so two deliveries of the same task cannot both send it: the second waits, then
+sees `sent`. A worker killed mid-send drops its connection, PostgreSQL releases the lock and
+rolls back, and the row is still pending for the sweep. The sweep skips locked rows, so it
+never re-dispatches a message that is being sent right now.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import aiosmtplib
+import jinja2
+import structlog
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from pagely.core import metrics
+from pagely.core.db import transaction
+from pagely.core.resources import Resources
+from pagely.mail.render import UnknownTemplate, render_email
+from pagely.mail.smtp import PermanentSMTPError, build_message, describe_error, send_message
+from pagely.models.base import utcnow
+from pagely.models.outbox import OutboxMessage, OutboxStatus
+from pagely.settings import Settings
+
+log = structlog.get_logger("pagely.outbox")
+
+SWEEP_BATCH = 500
+
+# Errors worth another attempt: the server said "try later" (4xx), went away or timed out.
+_TRANSIENT = (aiosmtplib.SMTPException, OSError, TimeoutError)
+# Errors no retry will fix.
+_PERMANENT = (PermanentSMTPError, UnknownTemplate, jinja2.TemplateError, KeyError)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["sent", "retry", "failed", "skipped"]
+    retry_in: float | None = None
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """Exponential from the base, capped, with "equal jitter" (half fixed, half random), so
+    a burst of failures does not come back as a burst."""
+    ceiling = min(
+        settings.outbox_retry_max_seconds,
+        settings.outbox_retry_base_seconds * 2 ** max(attempt - 1, 0),
+    )
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter
+
+
+async def deliver(resources: Resources, outbox_id: uuid.UUID) -> Outcome:
+    settings = resources.settings
+    async with transaction(resources.sessionmaker) as session:
+        row = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if row is None or row.status != OutboxStatus.pending:
+            return Outcome("skipped")
+        row.attempts += 1
+        try:
+            message = build_message(
+                settings,
+                render_email(settings, row.payload["template"], row.payload["context"]),
+                to=row.payload["to"],
+                message_id=str(row.id),
+            )
+            await send_message(settings, message)
+        except _PERMANENT as exc:
+            outcome = _fail(row, exc)
+        except _TRANSIENT as exc:
+            row.last_error = describe_error(exc)
+            if row.attempts >= settings.outbox_max_attempts:
+                outcome = _fail(row, exc)
+            else:
+                delay = backoff_seconds(settings, row.attempts)
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                outcome = Outcome("retry", retry_in=delay)
+        else:
+            row.status = OutboxStatus.sent
+            row.sent_at = utcnow()
+            row.last_error = None
+            outcome = Outcome("sent")
+        template, attempts, error = row.payload.get("template"), row.attempts, row.last_error
+    # Committed: now count it and say so (never the recipient, the context or a link).
+    fields = {"outbox_id": str(outbox_id), "template": template, "attempt": attempts}
+    if outcome.status == "sent":
+        await metrics.increment(resources.redis, metrics.OUTBOX_SENT)
+        log.info("email_sent", **fields)
+    elif outcome.status == "retry":
+        await metrics.increment(resources.redis, metrics.OUTBOX_RETRIED)
+        log.warning("email_retry", **fields, retry_in=round(outcome.retry_in or 0, 2),
+                    error=_error_kind(error))  # fmt: skip
+    else:
+        await metrics.increment(resources.redis, metrics.OUTBOX_FAILED)
+        log.error("email_failed", **fields, error=_error_kind(error))
+    return outcome
+
+
+def _fail(row: OutboxMessage, exc: BaseException) -> Outcome:
+    row.status = OutboxStatus.failed
+    row.failed_at = utcnow()
+    row.last_error = describe_error(exc)
+    return Outcome("failed")
+
+
+def _error_kind(error: str | None) -> str | None:
+    # The exception class only: server messages can quote the recipient address.
+    return error.split(":", 1)[0] if error else None
+
+
+async def claim_stale(resources: Resources, *, limit: int = SWEEP_BATCH) -> list[uuid.UUID]:
+    """Pending rows still undelivered well after they were due: stamp them as due again now
+    (so the next sweep waits another interval) and return them for re-dispatch."""
+    settings = resources.settings
+    cutoff = utcnow() - timedelta(seconds=settings.outbox_redispatch_after_seconds)
+    async with transaction(resources.sessionmaker) as session:
+        ids = list(
+            (
+                await session.scalars(
+                    select(col(OutboxMessage.id))
+                    .where(
+                        col(OutboxMessage.status) == OutboxStatus.pending,
+                        col(OutboxMessage.next_attempt_at) <= cutoff,
+                    )
+                    .order_by(col(OutboxMessage.next_attempt_at))
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+        if ids:
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .values(next_attempt_at=utcnow())
+            )
+    return ids

@@ -1,0 +1,62 @@
+"""Hand committed outbox rows to the broker. Publishing is blocking (kombu), so it runs on one
+dedicated thread; a broker that is down or slow costs a request at most the publish timeout,
+and the rows it could not take stay pending for the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from celery import Celery
+
+from pagely.settings import Settings
+
+log = structlog.get_logger("pagely.outbox")
+
+SEND_TASK = "pagely.outbox.send"
+# Put into every session's .info by Resources; without it, rows simply wait for the sweep.
+DISPATCHER_INFO_KEY = "pagely.outbox.dispatcher"
+
+
+class Dispatcher:
+    def __init__(self, celery: Celery, settings: Settings) -> None:
+        self._celery = celery
+        self._queue = settings.celery_queue
+        self._timeout = settings.outbox_publish_timeout_seconds
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
+
+    async def dispatch(self, ids: Sequence[uuid.UUID]) -> None:
+        """From async code (after a commit): publish without blocking the event loop."""
+        if not ids:
+            return
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self.publish, list(ids))
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except TimeoutError:
+            log.warning("outbox_publish_slow", count=len(ids), timeout=self._timeout)
+
+    def publish(self, ids: Sequence[uuid.UUID]) -> int:
+        """Blocking. Returns how many were published; on the first broker error the rest are
+        left pending (the sweep re-dispatches them), so a dead broker costs one attempt."""
+        published = 0
+        for outbox_id in ids:
+            try:
+                self._celery.send_task(
+                    SEND_TASK, args=[str(outbox_id)], queue=self._queue, retry=False
+                )
+            except Exception as exc:
+                log.warning(
+                    "outbox_publish_failed",
+                    error=type(exc).__name__,
+                    published=published,
+                    left_for_sweep=len(ids) - published,
+                )
+                break
+            published += 1
+        return published
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

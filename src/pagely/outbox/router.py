@@ -1,0 +1,131 @@
+"""Queue monitoring for admins: what is waiting, what failed, and a retry button."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+import structlog
+from celery import Celery
+from fastapi import APIRouter, Query, Request, status
+
+from pagely.auth.dependencies import AdminUser
+from pagely.core import metrics
+from pagely.core.db import SessionDep
+from pagely.core.errors import ErrorEnvelope
+from pagely.core.pagination import (
+    CursorQuery,
+    InvalidCursor,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
+from pagely.core.resources import Resources
+from pagely.models.outbox import OutboxStatus
+from pagely.outbox import service
+from pagely.outbox.schemas import OutboxCounts, OutboxItem, OutboxStats
+
+log = structlog.get_logger("pagely.outbox")
+
+router = APIRouter(
+    prefix="/admin/outbox",
+    tags=["admin"],
+    responses={
+        401: {"model": ErrorEnvelope, "description": "Missing or invalid access token"},
+        403: {"model": ErrorEnvelope, "description": "Not an admin"},
+    },
+)
+
+
+def _queue_depth(celery: Celery, queue: str) -> int:
+    with celery.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1)
+        channel = cast(Any, connection.default_channel)
+        declared = channel.queue_declare(queue=queue, passive=True)
+        return int(declared.message_count)
+
+
+async def _broker_queue_depth(resources: Resources) -> int | None:
+    """Best effort within the service timeout; a queue nobody declared yet is empty."""
+    settings = resources.settings
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(_queue_depth, resources.celery, settings.celery_queue),
+            settings.service_timeout_seconds,
+        )
+    except Exception as exc:
+        if "NOT_FOUND" in str(exc):  # RabbitMQ: the queue does not exist yet
+            return 0
+        log.warning("broker_queue_depth_unavailable", error=type(exc).__name__)
+        return None
+
+
+@router.get(
+    "/stats",
+    operation_id="admin_outbox_stats",
+    summary="Outbox and queue statistics",
+    description="Messages by status, the age of the oldest pending one, failures in the last "
+    "hour, the broker's queue depth and the delivery counters.",
+)
+async def outbox_stats(_: AdminUser, session: SessionDep, request: Request) -> OutboxStats:
+    resources: Resources = request.app.state.resources
+    numbers = await service.stats(session)
+    depth, counters = await asyncio.gather(
+        _broker_queue_depth(resources), metrics.read_counters(resources.redis)
+    )
+    return OutboxStats(
+        counts=OutboxCounts(**numbers["counts"]),
+        oldest_pending_age_seconds=numbers["oldest_pending_age_seconds"],
+        failed_last_hour=numbers["failed_last_hour"],
+        broker_queue_depth=depth,
+        counters=counters,
+    )
+
+
+@router.get(
+    "",
+    operation_id="admin_outbox_list",
+    summary="List outbox messages",
+    description="Newest first, with cursor pagination; filter by status.",
+    responses={422: {"model": ErrorEnvelope, "description": "Invalid filter or cursor"}},
+)
+async def outbox_list(
+    _: AdminUser,
+    session: SessionDep,
+    status_filter: Annotated[OutboxStatus | None, Query(alias="status")] = None,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> Page[OutboxItem]:
+    after = None
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(created_at), uuid.UUID(last_id))
+        except (TypeError, ValueError):
+            raise InvalidCursor() from None
+    rows = await service.list_messages(session, status=status_filter, limit=limit + 1, after=after)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id))
+    return Page[OutboxItem](items=[OutboxItem.of(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{outbox_id}/retry",
+    operation_id="admin_outbox_retry",
+    summary="Retry a message",
+    description="Gives a failed (or stuck pending) message a fresh set of attempts and "
+    "dispatches it now.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: {"model": ErrorEnvelope, "description": "No such message"},
+        409: {"model": ErrorEnvelope, "description": "Already sent, or being sent right now"},
+    },
+)
+async def outbox_retry(_: AdminUser, session: SessionDep, outbox_id: uuid.UUID) -> OutboxItem:
+    row = await service.retry(session, outbox_id)
+    return OutboxItem.of(row)

@@ -1,0 +1,43 @@
+"""Celery tasks of the outbox. They take ids only (no addresses, no tokens in the broker) and
+read everything else from the database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+import structlog
+from celery import Task, shared_task
+
+from pagely.celery_app import SWEEP_TASK, PagelyCelery
+from pagely.outbox.delivery import claim_stale, deliver
+from pagely.outbox.dispatch import SEND_TASK
+from pagely.worker_runtime import WorkerRuntime, get_runtime
+
+log = structlog.get_logger("pagely.outbox")
+
+
+def _runtime(task: Task[Any, Any]) -> WorkerRuntime:
+    return get_runtime(cast(PagelyCelery, task.app).settings)
+
+
+@shared_task(bind=True, name=SEND_TASK, max_retries=None)
+def send(self: Task[Any, Any], outbox_id: str) -> str:
+    runtime = _runtime(self)
+    outcome = runtime.run(deliver(runtime.resources, uuid.UUID(outbox_id)))
+    if outcome.retry_in is not None:
+        # The row already records the attempt and when the next is due; should this retry
+        # message be lost, the sweep re-dispatches the row.
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(bind=True, name=SWEEP_TASK)
+def sweep(self: Task[Any, Any]) -> int:
+    runtime = _runtime(self)
+    ids = runtime.run(claim_stale(runtime.resources))
+    if not ids:
+        return 0
+    published = runtime.resources.dispatcher.publish(ids)
+    log.info("outbox_swept", redispatched=published, found=len(ids))
+    return published

@@ -1,0 +1,65 @@
+"""What a Celery worker process needs to run async code: one event loop, started once per
+process on a background thread, with the engine and Redis client bound to it.
+
+Tasks are synchronous functions that hand a coroutine to `run()` and wait. No task ever
+creates or closes a loop, so pooled connections live as long as the process and nothing
+deadlocks on a loop another task owns. The runtime is built lazily in the process that runs
+tasks (after the prefork pool forked), never inherited across a fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from celery.signals import worker_process_shutdown
+
+from pagely.core.resources import Resources
+from pagely.settings import Settings
+
+T = TypeVar("T")
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="pagely-async", daemon=True
+        )
+        self._thread.start()
+        self.resources = Resources.create(settings)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        try:
+            self.run(self.resources.close(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+
+
+_lock = threading.Lock()
+_runtime: WorkerRuntime | None = None
+
+
+def get_runtime(settings: Settings) -> WorkerRuntime:
+    global _runtime
+    with _lock:
+        if _runtime is None or _runtime.pid != os.getpid():
+            _runtime = WorkerRuntime(settings)
+        return _runtime
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    global _runtime
+    with _lock:
+        if _runtime is not None and _runtime.pid == os.getpid():
+            _runtime.close()
+        _runtime = None

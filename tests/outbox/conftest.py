@@ -1,0 +1,251 @@
+"""Fixtures for the outbox: a real SMTP server (aiosmtpd) that tests can make refuse, stall
+or go away, and real Celery worker processes (`pagely worker`) against the test database and
+Redis, which tests can stop, SIGKILL and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
+
+from pagely.core.db import transaction
+from pagely.core.resources import Resources
+from pagely.devstack import free_port
+from pagely.models.outbox import OutboxMessage
+from pagely.outbox import enqueue_email
+from pagely.settings import Settings
+
+PUBLIC_BASE_URL = "https://books.example.test"
+
+
+class SmtpSink:
+    """An SMTP server in a thread. Records every accepted message; can refuse the next N with
+    a temporary or permanent error, stall inside DATA (to kill a client mid-send), or stop."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[EmailMessage] = []
+        self.refuse_next = 0
+        self.refuse_code = "451 4.3.0 Try again later"
+        self.stall_next = False
+        self.stalled = threading.Event()  # set when a stalled DATA has started
+        self.abandoned = 0  # stalled transactions whose client went away
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        with self._lock:
+            if self.refuse_next > 0:
+                self.refuse_next -= 1
+                return self.refuse_code
+            stall, self.stall_next = self.stall_next, False
+        if stall:
+            self.stalled.set()
+            try:
+                await asyncio.sleep(120)
+            except asyncio.CancelledError:
+                with self._lock:
+                    self.abandoned += 1
+                raise
+        assert isinstance(envelope.content, bytes)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self._lock:
+            self.messages.append(message)
+        return "250 2.0.0 Accepted"
+
+    def received(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self.messages)
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.received()
+            if len(got) >= count:
+                return got
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"expected {count} messages, got {len(self.received())}")
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log_path: Path, *, beat: bool, cwd: Path) -> None:
+        self.log_path = log_path
+        args = [sys.executable, "-m", "pagely.cli", "worker", "--concurrency=2"]
+        if beat:
+            args.append("--beat")
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 40.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_text():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log_text()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), like a dead machine."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
+# Settings the worker must not inherit from the developer's shell.
+_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+def worker_env(settings: Settings, sink: SmtpSink | None, **overrides: Any) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTING_NAMES}
+    env.update(
+        ENVIRONMENT="test",
+        DATABASE_URL=settings.require("database_url"),
+        REDIS_URL=settings.require("redis_url"),
+        CELERY_BROKER_URL=settings.broker_url or "",
+        CELERY_QUEUE=settings.celery_queue,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(sink.port if sink else free_port()),
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        LOG_JSON="true",
+        LOG_LEVEL="INFO",
+        OUTBOX_RETRY_BASE_SECONDS="0.2",
+        OUTBOX_RETRY_MAX_SECONDS="1",
+        OUTBOX_REDISPATCH_AFTER_SECONDS="1",
+        OUTBOX_SWEEP_INTERVAL_SECONDS="0.5",
+        OUTBOX_MAX_ATTEMPTS="5",
+    )
+    env.update({k.upper(): str(v) for k, v in overrides.items()})
+    return env
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_worker(settings: Settings, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[StartWorker]:
+    """Start `pagely worker` (ready when it returns); every one started is stopped after."""
+    started: list[WorkerProcess] = []
+
+    def start(*, beat: bool = False, **overrides: Any) -> WorkerProcess:
+        env = worker_env(settings, smtp_sink, **overrides)
+        worker = WorkerProcess(env, tmp_path / "worker.log", beat=beat, cwd=tmp_path)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+async def enqueue(
+    resources: Resources,
+    *,
+    to: str = "reader@example.com",
+    template: str = "verify_email",
+    context: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> uuid.UUID:
+    async with transaction(resources.sessionmaker) as session:
+        outbox_id = await enqueue_email(
+            session,
+            template=template,
+            to=to,
+            context=context if context is not None else default_context(),
+            key=key or f"test:{uuid.uuid4()}",
+        )
+    assert outbox_id is not None
+    return outbox_id
+
+
+def default_context(token: str = "tok-SECRET-123") -> dict[str, Any]:
+    return {"name": "Ada Reader", "token": token, "valid_hours": 48}
+
+
+async def outbox_row(resources: Resources, outbox_id: uuid.UUID) -> OutboxMessage:
+    async with resources.sessionmaker() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == outbox_id))
+        assert row is not None
+        return row
+
+
+async def wait_for_status(
+    resources: Resources, outbox_id: uuid.UUID, status: str, timeout: float = 20.0
+) -> OutboxMessage:
+    deadline = time.monotonic() + timeout
+    while True:
+        row = await outbox_row(resources, outbox_id)
+        if row.status == status:
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox row is {row.status}, expected {status}")
+        await asyncio.sleep(0.1)
+
+
+def admin_token(settings: Settings, role: str = "admin", token_type: str = "access") -> str:
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "type": token_type, "role": role, "iat": now,
+              "exp": now + 600, "jti": uuid.uuid4().hex}  # fmt: skip
+    return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
+
+
+@pytest.fixture
+def admin_headers(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token(settings)}"}
