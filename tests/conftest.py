@@ -171,3 +171,30 @@ async def _clean_state(db_cleaner: Resources) -> AsyncIterator[None]:
 @pytest.fixture
 def redis(resources: Resources) -> Redis:
     return resources.redis
+
+
+MEASUREMENT = "measurement"
+
+
+@pytest.fixture
+def report_measurement(record_property: Any) -> Any:
+    """Record a line (a throughput, a duplicate count) for the end-of-run summary; it travels
+    from xdist workers to the controller with the test report."""
+
+    def record(line: str) -> None:
+        record_property(MEASUREMENT, line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = [
+        f"{report.nodeid.split('::')[-1]}: {value}"
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == MEASUREMENT
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "measurements")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import jwt
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select
 
 from pagely.core.db import transaction
@@ -39,8 +40,9 @@ class SmtpSink:
     """An SMTP server in a thread. Records every accepted message; can refuse the next N with
     a temporary or permanent error, stall inside DATA (to kill a client mid-send), or stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.port = free_port()
+        self.credentials = credentials
         self.messages: list[EmailMessage] = []
         self.refuse_next = 0
         self.refuse_code = "451 4.3.0 Try again later"
@@ -51,8 +53,23 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = {}
+        if self.credentials:
+            auth = {"authenticator": self._authenticate, "auth_required": True,
+                    "auth_require_tls": False}  # fmt: skip
+        with warnings.catch_warnings():  # AUTH without TLS: fine on loopback in a test
+            warnings.simplefilter("ignore", UserWarning)
+            self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
         self._controller.start()
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                      mechanism: str, auth_data: Any) -> AuthResult:  # fmt: skip
+        assert self.credentials
+        login, password = (value.encode() for value in self.credentials)
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            login, password,
+        )  # fmt: skip
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
     def stop(self) -> None:
         if self._controller is not None:
@@ -138,8 +155,10 @@ class WorkerProcess:
         self._log.close()
 
     def stop(self) -> None:
+        """Warm shutdown, as a process manager does it: SIGTERM to the main process, which
+        lets running tasks finish and stops its pool."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:

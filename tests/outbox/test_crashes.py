@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pagely.core.resources import Resources
 from pagely.devstack import free_port
 from pagely.settings import Settings
@@ -33,7 +35,10 @@ async def test_broker_down_at_commit_then_the_sweep_delivers(
 
 
 async def test_a_worker_killed_mid_send_delivers_once_after_restart(
-    resources: Resources, smtp_sink: SmtpSink, start_worker: StartWorker
+    resources: Resources,
+    smtp_sink: SmtpSink,
+    start_worker: StartWorker,
+    report_measurement: Callable[[str], None],
 ) -> None:
     smtp_sink.stall_next = True  # the server holds the first DATA without answering
     worker = start_worker()
@@ -50,8 +55,10 @@ async def test_a_worker_killed_mid_send_delivers_once_after_restart(
     received = await smtp_sink.wait_for(1)
     message_ids = [m["Message-ID"] for m in received]
     duplicates = len(message_ids) - len(set(message_ids))
-    print(f"\nworker killed mid-send: {len(received)} delivered, {duplicates} duplicates, "
-          f"{smtp_sink.abandoned} abandoned SMTP transaction(s)")  # fmt: skip
+    report_measurement(
+        f"{len(received)} delivered, {duplicates} duplicates, "
+        f"{smtp_sink.abandoned} abandoned SMTP transaction(s)"
+    )
     assert smtp_sink.abandoned == 1
     assert message_ids == [f"<{outbox_id}@pagely.local>"]
     assert duplicates == 0

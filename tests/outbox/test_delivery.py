@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -13,9 +14,11 @@ from tests.outbox.conftest import (
     PUBLIC_BASE_URL,
     SmtpSink,
     StartWorker,
+    WorkerProcess,
     default_context,
     enqueue,
     wait_for_status,
+    worker_env,
 )
 
 
@@ -84,3 +87,28 @@ async def _queue_drained(redis: Redis, queue: str = "pagely") -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the queue did not drain")
+
+
+async def test_smtp_credentials_from_settings_are_used(
+    resources: Resources, settings: Settings, tmp_path: Path
+) -> None:
+    sink = SmtpSink(credentials=("mailer", "s3cret-pass"))
+    sink.start()
+    workers: list[WorkerProcess] = []
+    try:
+        for password in ("wrong-pass", "s3cret-pass"):
+            env = worker_env(settings, sink, smtp_username="mailer", smtp_password=password)
+            worker = WorkerProcess(env, tmp_path / f"{password}.log", beat=False, cwd=tmp_path)
+            workers.append(worker)
+            worker.wait_ready()
+            outbox_id = await enqueue(resources)
+            status = "failed" if password == "wrong-pass" else "sent"
+            row = await wait_for_status(resources, outbox_id, status)
+            worker.stop()
+        assert row.status == "sent"
+        assert len(await sink.wait_for(1)) == 1
+        assert "s3cret-pass" not in "".join(w.log_text() for w in workers)
+    finally:
+        for worker in workers:
+            worker.stop()
+        sink.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from pagely.core.db import transaction
 from pagely.core.resources import Resources
@@ -15,7 +16,10 @@ COUNT = 1000
 
 
 async def test_a_thousand_emails_arrive_exactly_once(
-    resources: Resources, smtp_sink: SmtpSink, start_worker: StartWorker
+    resources: Resources,
+    smtp_sink: SmtpSink,
+    start_worker: StartWorker,
+    report_measurement: Callable[[str], None],
 ) -> None:
     start_worker()
     started = time.monotonic()
@@ -39,5 +43,7 @@ async def test_a_thousand_emails_arrive_exactly_once(
     assert max(recipients.values()) == 1
     assert len(received) == COUNT
     rate = COUNT / elapsed
-    print(f"\noutbox load: {COUNT} emails enqueued in {enqueued:.2f}s, all delivered in "
-          f"{elapsed:.1f}s = {rate:.0f} messages/s (one worker, concurrency 2)")  # fmt: skip
+    report_measurement(
+        f"{COUNT} emails enqueued in {enqueued:.2f}s, all delivered exactly once in "
+        f"{elapsed:.1f}s = {rate:.0f} messages/s (one worker, concurrency 2)"
+    )
