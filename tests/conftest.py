@@ -27,6 +27,9 @@ from pagely.dbadmin import database_url as database_url_for
 from pagely.models import metadata
 from pagely.settings import Settings, load_settings
 
+# Fixtures shared by every package: the SMTP sink, Celery workers, signed-in headers.
+from tests.support import admin_headers, smtp_sink, start_worker  # noqa: F401
+
 RUN_ID_VAR = "PAGELY_TEST_RUN_ID"
 
 

@@ -58,6 +58,8 @@ def create_celery_app(settings: Settings, *, publisher: bool = False) -> PagelyC
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # On SIGTERM, give the task in hand this long to finish before it is requeued.
+        worker_soft_shutdown_timeout=10.0,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,

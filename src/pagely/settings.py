@@ -64,6 +64,19 @@ class Settings(BaseSettings):
 
     # Security
     jwt_secret: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    verify_token_hours: int = Field(default=48, ge=1)
+    reset_token_minutes: int = Field(default=60, ge=5)
+    # Rate limits, in the `limits` notation ("10/15minutes"), shared by every API process.
+    rate_limit_signin_account: str = "10/15minutes"
+    rate_limit_signin_ip: str = "100/15minutes"
+    rate_limit_register_ip: str = "20/hour"
+    rate_limit_email_account: str = "5/hour"
+    rate_limit_email_ip: str = "30/hour"
+    rate_limit_refresh_session: str = "60/hour"
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: the peer address.
+    trusted_proxies: CsvList = Field(default_factory=list)
     public_base_url: str = "http://127.0.0.1:8000"
     app_scheme: str = "pagely"
 
@@ -86,7 +99,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("cors_origins", "allowed_hosts", "CORS_ORIGINS", "ALLOWED_HOSTS"):
+            for key in ("cors_origins", "allowed_hosts", "trusted_proxies",
+                        "CORS_ORIGINS", "ALLOWED_HOSTS", "TRUSTED_PROXIES"):  # fmt: skip
                 if key in data:
                     data[key] = _split_csv(data[key])
         return data

@@ -12,8 +12,7 @@ from sqlalchemy import update
 from pagely.core.resources import Resources
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage
-from pagely.settings import Settings
-from tests.outbox.conftest import admin_token, enqueue
+from tests.support import bearer, enqueue, make_user, sign_in
 
 ROUTES = [
     ("GET", "/api/v1/admin/outbox/stats"),
@@ -33,25 +32,26 @@ async def _set_status(
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 async def test_only_admins_get_in(
-    client: httpx.AsyncClient, settings: Settings, method: str, path: str
+    client: httpx.AsyncClient, resources: Resources, method: str, path: str
 ) -> None:
     anonymous = await client.request(method, path)
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["type"] == "invalid_token"
     assert anonymous.headers["WWW-Authenticate"] == "Bearer"
 
-    forged = admin_token(settings).rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
-    assert (await client.request(method, path, headers=_bearer(forged))).status_code == 401
-    refresh = admin_token(settings, token_type="refresh")
-    assert (await client.request(method, path, headers=_bearer(refresh))).status_code == 401
+    admin = await make_user(resources, role="admin")
+    tokens = await sign_in(client, admin.email)
+    forged = tokens["access_token"].rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
+    assert (await client.request(method, path, headers=bearer(forged))).status_code == 401
+    refresh = tokens["refresh_token"]
+    assert (await client.request(method, path, headers=bearer(refresh))).status_code == 401
 
-    user = await client.request(method, path, headers=_bearer(admin_token(settings, role="user")))
-    assert user.status_code == 403
-    assert user.json()["error"]["type"] == "forbidden"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    for role in ("user", "moderator"):
+        someone = await make_user(resources, role=role)
+        token = (await sign_in(client, someone.email))["access_token"]
+        refused = await client.request(method, path, headers=bearer(token))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["type"] == "forbidden"
 
 
 async def test_stats_count_by_status_and_age(

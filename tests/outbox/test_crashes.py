@@ -8,7 +8,7 @@ from pagely.core.resources import Resources
 from pagely.devstack import free_port
 from pagely.settings import Settings
 from tests.conftest import make_settings
-from tests.outbox.conftest import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
+from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
 
 
 async def test_broker_down_at_commit_then_the_sweep_delivers(

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from pagely.core import metrics
 from pagely.core.resources import Resources
 from pagely.settings import Settings
-from tests.outbox.conftest import (
+from tests.support import (
     PUBLIC_BASE_URL,
     SmtpSink,
     StartWorker,

@@ -23,7 +23,7 @@ from pagely.outbox import enqueue_email
 from pagely.outbox.delivery import claim_stale
 from pagely.settings import Settings
 from tests.conftest import make_settings
-from tests.outbox.conftest import default_context, enqueue, outbox_row
+from tests.support import default_context, enqueue, outbox_row
 
 QUEUE = "pagely"
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pagely.core.db import transaction
 from pagely.core.resources import Resources
 from pagely.outbox import enqueue_email
-from tests.outbox.conftest import SmtpSink, StartWorker
+from tests.support import SmtpSink, StartWorker
 
 COUNT = 1000
 

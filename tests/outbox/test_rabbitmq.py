@@ -15,7 +15,7 @@ from kombu import Connection
 from pagely.core.resources import Resources
 from pagely.settings import Settings
 from tests.conftest import make_settings
-from tests.outbox.conftest import SmtpSink, StartWorker, enqueue, wait_for_status
+from tests.support import SmtpSink, StartWorker, enqueue, wait_for_status
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL")
 

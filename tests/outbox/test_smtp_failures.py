@@ -9,7 +9,7 @@ import httpx
 
 from pagely.core import metrics
 from pagely.core.resources import Resources
-from tests.outbox.conftest import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
+from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
 
 
 async def test_temporary_refusals_are_retried_with_backoff_until_delivered(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pagely.celery_app import create_celery_app
 from pagely.core.db import create_engine, create_sessionmaker
+from pagely.core.ratelimit import RateLimiter
 from pagely.core.redis import create_redis
 from pagely.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
 from pagely.settings import ConfigError, Settings
@@ -29,6 +30,7 @@ class Resources:
     redis: Redis
     celery: Celery
     dispatcher: Dispatcher
+    limiter: RateLimiter
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
@@ -36,7 +38,8 @@ class Resources:
         celery = create_celery_app(settings, publisher=True)
         dispatcher = Dispatcher(celery, settings)
         sessionmaker = create_sessionmaker(engine, info={DISPATCHER_INFO_KEY: dispatcher})
-        return cls(settings, engine, sessionmaker, create_redis(settings), celery, dispatcher)
+        return cls(settings, engine, sessionmaker, create_redis(settings), celery, dispatcher,
+                   RateLimiter(settings))  # fmt: skip
 
     async def wait_until_reachable(self) -> None:
         """Retry PostgreSQL and Redis for a bounded time; then stop with a clear message."""

@@ -1,4 +1,5 @@
-"""Fixtures for the outbox: a real SMTP server (aiosmtpd) that tests can make refuse, stall
+"""Shared test support (imported by tests/conftest.py): users and sign-in helpers, and for
+the outbox a real SMTP server (aiosmtpd) that tests can make refuse, stall
 or go away, and real Celery worker processes (`pagely worker`) against the test database and
 Redis, which tests can stop, SIGKILL and restart."""
 
@@ -20,16 +21,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import jwt
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select
 
 from pagely.core.db import transaction
+from pagely.core.passwords import hash_password
 from pagely.core.resources import Resources
 from pagely.devstack import free_port
 from pagely.models.outbox import OutboxMessage
+from pagely.models.user import User
 from pagely.outbox import enqueue_email
 from pagely.settings import Settings
 
@@ -258,13 +261,45 @@ async def wait_for_status(
         await asyncio.sleep(0.1)
 
 
-def admin_token(settings: Settings, role: str = "admin", token_type: str = "access") -> str:
-    now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "type": token_type, "role": role, "iat": now,
-              "exp": now + 600, "jti": uuid.uuid4().hex}  # fmt: skip
-    return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
+async def make_user(
+    resources: Resources,
+    *,
+    email: str | None = None,
+    password: str = "a-good-long-password",
+    role: str = "user",
+    verified: bool = True,
+    name: str = "Test Reader",
+) -> User:
+    user = User(
+        email=(email or f"user-{uuid.uuid4().hex[:8]}@example.com").lower(),
+        name=name,
+        password_hash=await hash_password(password),
+        role=role,
+        is_verified=verified,
+    )
+    async with transaction(resources.sessionmaker) as session:
+        session.add(user)
+    return user
+
+
+async def sign_in(client: httpx.AsyncClient, email: str,
+                  password: str = "a-good-long-password") -> dict[str, Any]:  # fmt: skip
+    response = await client.post("/api/v1/auth/signin", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def headers_for(client: httpx.AsyncClient, resources: Resources, role: str = "user",
+                      verified: bool = True) -> dict[str, str]:  # fmt: skip
+    user = await make_user(resources, role=role, verified=verified)
+    return bearer((await sign_in(client, user.email))["access_token"])
 
 
 @pytest.fixture
-def admin_headers(settings: Settings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {admin_token(settings)}"}
+async def admin_headers(client: httpx.AsyncClient, resources: Resources) -> dict[str, str]:
+    return await headers_for(client, resources, role="admin")

@@ -1,0 +1,440 @@
+"""/auth: registration, verification, sign-in, tokens, profile, passwords, sessions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import HTMLResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import col, select
+
+from pagely.auth import service, tokens
+from pagely.auth.dependencies import CurrentPrincipal, CurrentUser, InvalidToken
+from pagely.auth.schemas import (
+    Accepted,
+    ChangePasswordIn,
+    EmailIn,
+    LogoutIn,
+    PasswordIn,
+    ProfilePatch,
+    RefreshIn,
+    RegisterIn,
+    ResetPasswordIn,
+    SessionOut,
+    SigninIn,
+    TokenIn,
+    TokenPair,
+    UserOut,
+    VerifyOut,
+)
+from pagely.core.clientip import client_ip
+from pagely.core.clock import clock
+from pagely.core.db import SessionDep
+from pagely.core.errors import AppError, ErrorEnvelope, NotFound
+from pagely.core.passwords import verify_and_update
+from pagely.core.resources import Resources
+from pagely.models.session import AuthSession
+from pagely.settings import Settings
+from pagely.web import templates
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+E401: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorEnvelope, "description": "Missing, invalid, expired or revoked token"}
+}
+E422: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorEnvelope, "description": "Invalid input"}
+}
+E429: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorEnvelope, "description": "Rate limited; see Retry-After"}
+}
+E503: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorEnvelope, "description": "A dependency is unavailable"}
+}
+
+
+def _resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(_resources)]
+
+
+def _ip(request: Request, settings: Settings) -> str:
+    return client_ip(request, settings.trusted_proxies)
+
+
+ACCEPTED = "If this address can receive mail, a message is on its way."
+
+
+@router.post(
+    "/register",
+    operation_id="auth_register",
+    summary="Create an account",
+    description="Always 202, whether or not the address has an account: a new address "
+    "gets a verification email, a known one an email saying someone tried to register.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**E422, **E429, **E503},
+)
+async def register(
+    body: RegisterIn, request: Request, session: SessionDep, resources: ResourcesDep
+) -> Accepted:
+    settings = resources.settings
+    await resources.limiter.hit(
+        "register_ip", settings.rate_limit_register_ip, _ip(request, settings)
+    )
+    await service.register(session, settings, str(body.email), body.password, body.name)
+    return Accepted(message=ACCEPTED)
+
+
+def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    return templates.TemplateResponse(
+        request,
+        "auth/verify.html",
+        {
+            "state": state,
+            "app_link": f"{settings.app_scheme}://verified",
+            "app_name": settings.app_name,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(
+    "/verify/{token}",
+    operation_id="auth_verify_page",
+    summary="Verify an email address (the link in the email)",
+    description="An HTML page: verified, already verified, expired or invalid, with a "
+    "button that opens the app.",
+    response_class=HTMLResponse,
+)
+async def verify_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    try:
+        outcome = await service.verify_email(session, request.app.state.settings, token)
+    except service.EmailTokenExpired:
+        return _verify_page(request, "expired", 400)
+    except service.InvalidEmailToken:
+        return _verify_page(request, "invalid", 400)
+    return _verify_page(request, outcome, 200)
+
+
+@router.post(
+    "/verify",
+    operation_id="auth_verify",
+    summary="Verify an email address (JSON)",
+    description="The same check as the link, for the app.",
+    responses={400: {"model": ErrorEnvelope, "description": "Invalid or expired token"}, **E422},
+)
+async def verify(body: TokenIn, request: Request, session: SessionDep) -> VerifyOut:
+    outcome = await service.verify_email(session, request.app.state.settings, body.token)
+    return VerifyOut(status=outcome)
+
+
+@router.post(
+    "/resend-verification",
+    operation_id="auth_resend_verification",
+    summary="Send the verification email again",
+    description="Always 202.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**E422, **E429},
+)
+async def resend_verification(
+    body: EmailIn, request: Request, session: SessionDep, resources: ResourcesDep
+) -> Accepted:
+    await _email_limits(request, resources, str(body.email))
+    await service.resend_verification(session, resources.settings, str(body.email))
+    return Accepted(message=ACCEPTED)
+
+
+async def _email_limits(request: Request, resources: Resources, email: str) -> None:
+    settings = resources.settings
+    await resources.limiter.hit("email_ip", settings.rate_limit_email_ip, _ip(request, settings))
+    await resources.limiter.hit(
+        "email_account", settings.rate_limit_email_account, service.normalise_email(email)
+    )
+
+
+async def _signin(
+    request: Request,
+    session: Any,
+    resources: Resources,
+    email: str,
+    password: str,
+    device: str | None,
+) -> TokenPair:
+    settings = resources.settings
+    ip = _ip(request, settings)
+    account = service.normalise_email(email)
+    await resources.limiter.hit("signin_ip", settings.rate_limit_signin_ip, ip)
+    await resources.limiter.check("signin_account", settings.rate_limit_signin_account, account)
+    user = await service.authenticate(session, email, password)
+    if user is None:
+        # Only failures count against the account, so a stranger cannot lock its owner out
+        # for long; the IP limit bounds guessing across accounts.
+        await resources.limiter.hit("signin_account", settings.rate_limit_signin_account, account)
+        service.log.warning("authn_login_fail", ip=ip)
+        raise service.InvalidCredentials()
+    pair = await service.start_session(
+        session, settings, user, device=device, user_agent=request.headers.get("user-agent"), ip=ip
+    )
+    service.log.info("authn_login_success", user_id=str(user.id), ip=ip)
+    return pair
+
+
+@router.post(
+    "/signin",
+    operation_id="auth_signin",
+    summary="Sign in",
+    description="Email and password for an access token (short-lived) and a refresh "
+    "token (rotated on every use). Unverified users may sign in and read.",
+    responses={**E401, **E422, **E429, **E503},
+)
+async def signin(
+    body: SigninIn, request: Request, session: SessionDep, resources: ResourcesDep
+) -> TokenPair:
+    return await _signin(request, session, resources, body.email, body.password, body.device)
+
+
+@router.post(
+    "/token",
+    operation_id="auth_token",
+    summary="Sign in (OAuth2 password form)",
+    description="The same as signin, as an OAuth2 password form (`username` is the "
+    "email), so Swagger's Authorize button works.",
+    responses={**E401, **E422, **E429},
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> TokenPair:
+    return await _signin(request, session, resources, form.username, form.password, "swagger")
+
+
+@router.post(
+    "/refresh-token",
+    operation_id="auth_refresh",
+    summary="Rotate the refresh token",
+    description="A new pair; the presented refresh token is dead from now on. Presenting "
+    "an already-used one ends the session (401 `token_reused`).",
+    responses={**E401, **E422, **E429},
+)
+async def refresh_token(body: RefreshIn, session: SessionDep, resources: ResourcesDep) -> TokenPair:
+    try:
+        claims = tokens.decode(resources.settings, body.refresh_token, "refresh")
+    except tokens.TokenError:
+        raise InvalidToken() from None
+    await resources.limiter.hit(
+        "refresh_session", resources.settings.rate_limit_refresh_session, str(claims.session_id)
+    )
+    return await service.refresh(session, resources, body.refresh_token)
+
+
+@router.post(
+    "/logout",
+    operation_id="auth_logout",
+    summary="Sign out this session",
+    description="Revokes this access token and this session's refresh tokens.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**E401, **E503},
+)
+async def logout(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
+    body: LogoutIn | None = None,
+) -> Response:
+    await service.logout(session, resources, principal, body.refresh_token if body else None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/logout-all",
+    operation_id="auth_logout_all",
+    summary="Sign out everywhere",
+    description="Ends every session; every access token issued before now is refused.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**E401, **E503},
+)
+async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
+    await service.end_all_sessions(session, user)
+    service.log.info("authn_logout", user_id=str(user.id), everywhere=True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", operation_id="auth_me", summary="My profile", responses={**E401, **E503})
+async def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.patch(
+    "/me", operation_id="auth_update_me", summary="Update my profile", responses={**E401, **E422}
+)
+async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
+    name = " ".join(body.name.split())
+    if not name:
+        raise AppError(
+            "name must not be blank",
+            details=[{"field": "body.name", "message": "must not be blank"}],
+        )
+    user.name = name
+    await session.flush()
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.delete(
+    "/me",
+    operation_id="auth_delete_me",
+    summary="Delete my account",
+    description="Needs the password. Sessions and reviews go with the account; books "
+    "stay in the catalog without an owner.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**E401, 400: {"model": ErrorEnvelope, "description": "Wrong password"}},
+)
+async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
+    ok, _ = await verify_and_update(body.password, user.password_hash)
+    if not ok:
+        raise service.WrongPassword("The password is not correct")
+    await session.delete(user)
+    await session.flush()
+    service.log.info("user_deleted", user_id=str(user.id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/change-password",
+    operation_id="auth_change_password",
+    summary="Change my password",
+    description="Needs the current password. Ends every other session and emails the "
+    "user; answers a fresh token pair for this device.",
+    responses={
+        **E401,
+        **E422,
+        400: {"model": ErrorEnvelope, "description": "Wrong current password"},
+    },
+)
+async def change_password(
+    body: ChangePasswordIn,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> TokenPair:
+    return await service.change_password(
+        session, resources.settings, principal, body.current_password, body.new_password
+    )
+
+
+@router.post(
+    "/forgot-password",
+    operation_id="auth_forgot_password",
+    summary="Email a password-reset link",
+    description="Always 202.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**E422, **E429},
+)
+async def forgot_password(
+    body: EmailIn, request: Request, session: SessionDep, resources: ResourcesDep
+) -> Accepted:
+    await _email_limits(request, resources, str(body.email))
+    await service.forgot_password(session, resources.settings, str(body.email))
+    return Accepted(message=ACCEPTED)
+
+
+@router.get(
+    "/reset-password/{token}",
+    operation_id="auth_reset_password_page",
+    summary="Password-reset form (the link in the email)",
+    response_class=HTMLResponse,
+)
+async def reset_password_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    state = "form"
+    try:
+        await service.check_reset_token(session, settings, token)
+    except service.EmailTokenExpired:
+        state = "expired"
+    except service.InvalidEmailToken:
+        state = "invalid"
+    return templates.TemplateResponse(
+        request,
+        "auth/reset.html",
+        {
+            "state": state,
+            "token": token,
+            "app_name": settings.app_name,
+            "action": f"{settings.api_prefix}/auth/reset-password",
+            "min_length": 8,
+            "max_length": 128,
+        },
+        status_code=200 if state == "form" else 400,
+        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/reset-password",
+    operation_id="auth_reset_password",
+    summary="Set a new password with a reset token",
+    description="Tokens expire and work once. Ends every session and emails the user.",
+    responses={400: {"model": ErrorEnvelope, "description": "Invalid or expired token"}, **E422},
+)
+async def reset_password(body: ResetPasswordIn, request: Request, session: SessionDep) -> Accepted:
+    await service.reset_password(session, request.app.state.settings, body.token, body.new_password)
+    return Accepted(message="Your password was changed. Sign in with the new one.")
+
+
+@router.get(
+    "/sessions", operation_id="auth_sessions", summary="My active sessions", responses={**E401}
+)
+async def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[SessionOut]:
+    rows = (
+        (
+            await session.execute(
+                select(AuthSession)
+                .where(
+                    col(AuthSession.user_id) == principal.user.id,
+                    col(AuthSession.revoked_at).is_(None),
+                    col(AuthSession.expires_at) > clock.now(),
+                )
+                .order_by(col(AuthSession.last_used_at).desc())
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [
+        SessionOut(
+            id=r.id,
+            device=r.device,
+            user_agent=r.user_agent,
+            ip=r.ip,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+            current=r.id == principal.claims.session_id,
+        )
+        for r in rows
+    ]
+
+
+class SessionNotFound(NotFound):
+    type, message = "session_not_found", "No such session"
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    operation_id="auth_revoke_session",
+    summary="Sign out one session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**E401, 404: {"model": ErrorEnvelope, "description": "No such session"}},
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    if not await service.revoke_sessions(session, principal.user.id, only=session_id):
+        raise SessionNotFound()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

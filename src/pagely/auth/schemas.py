@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from pagely.auth.passwords import MAX_LENGTH, password_problem
+from pagely.models.user import Role
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields (`role`, `is_verified` ...) are a 422, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _check_password(value: str) -> str:
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(f"password {problem}")
+    return value
+
+
+class RegisterIn(Strict):
+    email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery"])
+    name: str = Field(min_length=1, max_length=100, examples=["Ada Lovelace"])
+
+    _password = field_validator("password")(_check_password)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+
+class Accepted(BaseModel):
+    message: str
+
+
+class TokenIn(Strict):
+    token: str = Field(min_length=1, max_length=2048)
+
+
+class VerifyOut(BaseModel):
+    status: Literal["verified", "already_verified"]
+
+
+class EmailIn(Strict):
+    email: EmailStr = Field(max_length=320)
+
+
+class SigninIn(Strict):
+    email: str = Field(min_length=1, max_length=320, examples=["ada@example.com"])
+    password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
+    device: str | None = Field(
+        default=None, max_length=100, description="A name for this device, shown in sessions."
+    )
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    is_verified: bool
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 scheme name
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    user: UserOut
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class LogoutIn(Strict):
+    refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+class ProfilePatch(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class PasswordIn(Strict):
+    password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
+
+
+class ChangePasswordIn(Strict):
+    current_password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+    _password = field_validator("new_password")(_check_password)
+
+
+class ResetPasswordIn(Strict):
+    token: str = Field(min_length=1, max_length=2048)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+    _password = field_validator("new_password")(_check_password)
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    device: str | None
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    current: bool
+
+
+class UserAdminOut(UserOut):
+    is_active: bool
+    updated_at: datetime
+
+
+class UserAdminPatch(Strict):
+    role: Role | None = None
+    is_active: bool | None = None

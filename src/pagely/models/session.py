@@ -1,0 +1,30 @@
+"""A sign-in session: one refresh-token family. Only the newest refresh token (its jti) is
+valid; presenting an older one is reuse and revokes the family."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, ForeignKey, String
+from sqlmodel import Field, SQLModel
+
+from pagely.models.base import created_at_field, utcnow
+
+
+class AuthSession(SQLModel, table=True):
+    __tablename__ = "auth_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False),
+    )
+    refresh_jti: str = Field(sa_type=String(64))
+    device: str | None = Field(default=None, sa_type=String(100))
+    user_agent: str | None = Field(default=None, sa_type=String(300))
+    ip: str | None = Field(default=None, sa_type=String(64))
+    created_at: datetime = created_at_field()
+    last_used_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    # Absolute end of the family, however often it is refreshed.
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
