@@ -397,3 +397,15 @@ async def test_deactivation_and_role_changes_apply_on_the_next_request(
         assert row is not None
         row.is_active = False
     assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 401
+
+
+async def test_profile_update_trims_the_name_and_refuses_blank(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    user = await make_user(resources)
+    headers = bearer((await sign_in(client, user.email))["access_token"])
+    updated = await client.patch("/api/v1/auth/me", headers=headers, json={"name": "  Ada   L. "})
+    assert updated.json()["name"] == "Ada L."
+    blank = await client.patch("/api/v1/auth/me", headers=headers, json={"name": "   "})
+    assert blank.status_code == 422
+    assert blank.json()["error"]["details"][0]["field"] == "body.name"

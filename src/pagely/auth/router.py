@@ -32,7 +32,7 @@ from pagely.auth.schemas import (
 from pagely.core.clientip import client_ip
 from pagely.core.clock import clock
 from pagely.core.db import SessionDep
-from pagely.core.errors import AppError, ErrorEnvelope, NotFound
+from pagely.core.errors import ErrorEnvelope, NotFound
 from pagely.core.passwords import verify_and_update
 from pagely.core.resources import Resources
 from pagely.models.session import AuthSession
@@ -276,13 +276,7 @@ async def me(user: CurrentUser) -> UserOut:
     "/me", operation_id="auth_update_me", summary="Update my profile", responses={**E401, **E422}
 )
 async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
-    name = " ".join(body.name.split())
-    if not name:
-        raise AppError(
-            "name must not be blank",
-            details=[{"field": "body.name", "message": "must not be blank"}],
-        )
-    user.name = name
+    user.name = body.name
     await session.flush()
     return UserOut.model_validate(user, from_attributes=True)
 

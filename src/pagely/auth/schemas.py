@@ -23,6 +23,13 @@ def _check_password(value: str) -> str:
     return value
 
 
+def _check_name(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("name must not be blank")
+    return value
+
+
 class RegisterIn(Strict):
     email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
     password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery"])
@@ -30,13 +37,7 @@ class RegisterIn(Strict):
 
     _password = field_validator("password")(_check_password)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("name must not be blank")
-        return value
+    _name = field_validator("name")(_check_name)
 
 
 class Accepted(BaseModel):
@@ -90,6 +91,8 @@ class LogoutIn(Strict):
 
 class ProfilePatch(Strict):
     name: str = Field(min_length=1, max_length=100)
+
+    _name = field_validator("name")(_check_name)
 
 
 class PasswordIn(Strict):
