@@ -33,8 +33,7 @@ from pagely.core.clientip import client_ip
 from pagely.core.clock import clock
 from pagely.core.db import SessionDep
 from pagely.core.errors import ErrorEnvelope, NotFound
-from pagely.core.passwords import verify_and_update
-from pagely.core.resources import Resources
+from pagely.core.resources import Resources, ResourcesDep
 from pagely.models.session import AuthSession
 from pagely.settings import Settings
 from pagely.web import templates
@@ -53,14 +52,6 @@ E429: dict[int | str, dict[str, Any]] = {
 E503: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorEnvelope, "description": "A dependency is unavailable"}
 }
-
-
-def _resources(request: Request) -> Resources:
-    resources: Resources = request.app.state.resources
-    return resources
-
-
-ResourcesDep = Annotated[Resources, Depends(_resources)]
 
 
 def _ip(request: Request, settings: Settings) -> str:
@@ -232,7 +223,7 @@ async def refresh_token(body: RefreshIn, session: SessionDep, resources: Resourc
     await resources.limiter.hit(
         "refresh_session", resources.settings.rate_limit_refresh_session, str(claims.session_id)
     )
-    return await service.refresh(session, resources, body.refresh_token)
+    return await service.refresh(session, resources, claims)
 
 
 @router.post(
@@ -291,9 +282,7 @@ async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) 
     responses={**E401, 400: {"model": ErrorEnvelope, "description": "Wrong password"}},
 )
 async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
-    ok, _ = await verify_and_update(body.password, user.password_hash)
-    if not ok:
-        raise service.WrongPassword("The password is not correct")
+    await service.check_password(user, body.password, "The password is not correct")
     await session.delete(user)
     await session.flush()
     service.log.info("user_deleted", user_id=str(user.id))

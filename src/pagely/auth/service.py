@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from functools import lru_cache
 from typing import Literal
 
 import structlog
@@ -21,7 +22,7 @@ from pagely.auth.schemas import TokenPair, UserOut
 from pagely.core.clock import clock
 from pagely.core.db import transaction
 from pagely.core.errors import AppError, Unauthorized
-from pagely.core.passwords import hash_password, hash_password_sync, verify_and_update
+from pagely.core.passwords import hash_password, verify_and_update
 from pagely.core.resources import Resources
 from pagely.models.session import AuthSession
 from pagely.models.user import User
@@ -51,6 +52,17 @@ class WrongPassword(AppError):
     status_code, type, message = 400, "invalid_password", "The current password is not correct"
 
 
+@contextmanager
+def _email_token_errors() -> Iterator[None]:
+    """A verify or reset token that does not load becomes the page's or the API's 400."""
+    try:
+        yield
+    except tokens.EmailTokenExpired:
+        raise EmailTokenExpired() from None
+    except tokens.TokenError:
+        raise InvalidEmailToken() from None
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -59,9 +71,14 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_password_sync("pagely-timing-equaliser-not-a-password")
+_dummy: list[str] = []
+
+
+async def _dummy_hash() -> str:
+    """A real Argon2 hash to verify against for unknown addresses, made once, off the loop."""
+    if not _dummy:
+        _dummy.append(await hash_password("pagely-timing-equaliser-not-a-password"))
+    return _dummy[0]
 
 
 async def _user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -134,12 +151,8 @@ async def send_verification(
 async def verify_email(
     session: AsyncSession, settings: Settings, token: str
 ) -> Literal["verified", "already_verified"]:
-    try:
+    with _email_token_errors():
         user_id, email = tokens.read_verify_token(settings, token)
-    except tokens.EmailTokenExpired:
-        raise EmailTokenExpired() from None
-    except tokens.TokenError:
-        raise InvalidEmailToken() from None
     user = await session.get(User, user_id, with_for_update=True)
     if user is None or user.email != email:  # bound to the address it was sent to
         raise InvalidEmailToken()
@@ -164,7 +177,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     """The user, or None; an unknown address costs the same Argon2 work as a wrong password."""
     user = await _user_by_email(session, email)
     if user is None:
-        await verify_and_update(password, _dummy_hash())
+        await verify_and_update(password, await _dummy_hash())
         return None
     ok, new_hash = await verify_and_update(password, user.password_hash)
     if not ok or not user.is_active:
@@ -227,15 +240,13 @@ async def start_session(
     return issue_pair(settings, user, auth_session)
 
 
-async def refresh(session: AsyncSession, resources: Resources, token: str) -> TokenPair:
+async def refresh(
+    session: AsyncSession, resources: Resources, claims: tokens.TokenClaims
+) -> TokenPair:
     """Rotate: the presented refresh token must be the family's newest. The swap is one
     conditional UPDATE, so of N concurrent requests exactly one wins; an older token is reuse
     and ends the family."""
     settings = resources.settings
-    try:
-        claims = tokens.decode(settings, token, "refresh")
-    except tokens.TokenError:
-        raise InvalidToken() from None
     now = clock.now()
     rotated = (
         await session.execute(
@@ -328,19 +339,24 @@ async def end_all_sessions(session: AsyncSession, user: User) -> None:
 # --- passwords ---------------------------------------------------------------------------
 
 
+async def check_password(user: User, password: str, message: str | None = None) -> None:
+    ok, _ = await verify_and_update(password, user.password_hash)
+    if not ok:
+        raise WrongPassword(message)
+
+
 async def change_password(
     session: AsyncSession, settings: Settings, principal: Principal, current: str, new: str
 ) -> TokenPair:
     user = principal.user
-    ok, _ = await verify_and_update(current, user.password_hash)
-    if not ok:
-        raise WrongPassword()
+    await check_password(user, current)
     user.password_hash = await hash_password(new)
-    await end_all_sessions(session, user)
-    # This device stays signed in, with fresh tokens on its own (reopened) session.
+    # Every earlier access token dies (version); this device keeps its session, with fresh
+    # tokens, and every other session ends.
+    user.token_version += 1
+    await revoke_sessions(session, user.id, keep=principal.claims.session_id)
     auth_session = await session.get(AuthSession, principal.claims.session_id)
     assert auth_session is not None
-    auth_session.revoked_at = None
     auth_session.refresh_jti = uuid.uuid4().hex
     await session.flush()
     await _password_changed_email(session, user)
@@ -362,12 +378,8 @@ async def forgot_password(session: AsyncSession, settings: Settings, email: str)
 
 
 async def check_reset_token(session: AsyncSession, settings: Settings, token: str) -> User:
-    try:
+    with _email_token_errors():
         user_id, fingerprint = tokens.read_reset_token(settings, token)
-    except tokens.EmailTokenExpired:
-        raise EmailTokenExpired() from None
-    except tokens.TokenError:
-        raise InvalidEmailToken() from None
     user = await session.get(User, user_id, with_for_update=True)
     if user is None or not user.is_active:
         raise InvalidEmailToken()

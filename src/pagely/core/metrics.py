@@ -24,5 +24,5 @@ async def increment(redis: Redis, name: str, amount: int = 1) -> None:
 
 
 async def read_counters(redis: Redis) -> dict[str, int]:
-    raw = await redis.hgetall(COUNTERS_KEY)
-    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
+    raw = await redis.hgetall(COUNTERS_KEY)  # the client decodes responses to str
+    return {str(name): int(value) for name, value in raw.items()}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import structlog
 from celery import Celery
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -84,3 +86,11 @@ class Resources:
         self.celery.close()  # the broker connections of its producer pool
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from kombu import Connection
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from pagely.core.resources import Resources
+from pagely.core.resources import Resources, ResourcesDep
 
 router = APIRouter(tags=["health"])
 
@@ -76,8 +76,7 @@ async def _check(
     summary="Readiness: PostgreSQL, Redis and the Celery broker answer",
     responses={503: {"model": Readiness, "description": "A dependency is down"}},
 )
-async def ready(request: Request) -> JSONResponse:
-    resources: Resources = request.app.state.resources
+async def ready(resources: ResourcesDep) -> JSONResponse:
     timeout = resources.settings.service_timeout_seconds + 0.5
     results = await asyncio.gather(
         _check("database", _database(resources), timeout),

@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 
 import structlog
 from celery import Celery
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from pagely.auth.dependencies import AdminUser
 from pagely.core import metrics
@@ -23,7 +23,7 @@ from pagely.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from pagely.core.resources import Resources
+from pagely.core.resources import Resources, ResourcesDep
 from pagely.models.outbox import OutboxStatus
 from pagely.outbox import service
 from pagely.outbox.schemas import OutboxCounts, OutboxItem, OutboxStats
@@ -70,8 +70,7 @@ async def _broker_queue_depth(resources: Resources) -> int | None:
     description="Messages by status, the age of the oldest pending one, failures in the last "
     "hour, the broker's queue depth and the delivery counters.",
 )
-async def outbox_stats(_: AdminUser, session: SessionDep, request: Request) -> OutboxStats:
-    resources: Resources = request.app.state.resources
+async def outbox_stats(_: AdminUser, session: SessionDep, resources: ResourcesDep) -> OutboxStats:
     numbers = await service.stats(session)
     depth, counters = await asyncio.gather(
         _broker_queue_depth(resources), metrics.read_counters(resources.redis)
