@@ -16,7 +16,8 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
+from pagely.app import create_app
 from pagely.core.db import transaction
 from pagely.core.passwords import hash_password
 from pagely.core.resources import Resources
@@ -303,3 +306,13 @@ async def headers_for(client: httpx.AsyncClient, resources: Resources, role: str
 @pytest.fixture
 async def admin_headers(client: httpx.AsyncClient, resources: Resources) -> dict[str, str]:
     return await headers_for(client, resources, role="admin")
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app of its own, with some settings changed (limits, proxies, Redis)."""
+    app = create_app(settings.model_copy(update=overrides))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

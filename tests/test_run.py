@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -36,6 +38,37 @@ def _started_processes(proc: subprocess.Popen[bytes], home: Path) -> list[psutil
         if str(home) in " ".join(candidate.info["cmdline"] or []):
             tree.append(candidate)
     return tree
+
+
+def _swagger_journey(base: str) -> None:
+    """What a person does in Swagger: register, open the mail page, click the verification
+    link, Authorize (the OAuth2 password form) and call /auth/me."""
+    email = f"swagger-{uuid.uuid4().hex[:6]}@example.com"
+    registered = httpx.post(
+        f"{base}/api/v1/auth/register",
+        json={"email": email, "password": "a-good-long-password", "name": "Swagger User"},
+    )
+    assert registered.status_code == 202
+    deadline = time.monotonic() + 15
+    while not (mail := [m for m in httpx.get(f"{base}/dev/mail.json").json() if email in m["to"]]):
+        assert time.monotonic() < deadline, "the verification email never reached the mail page"
+        time.sleep(0.2)
+    [link] = [link for link in mail[0]["links"] if "/auth/verify/" in link]
+    page = httpx.get(base + urlsplit(link).path)
+    assert page.status_code == 200
+    assert "verified" in page.text.lower()
+
+    schemes = httpx.get(f"{base}/openapi.json").json()["components"]["securitySchemes"]
+    token_url = next(iter(schemes.values()))["flows"]["password"]["tokenUrl"]
+    authorized = httpx.post(
+        base + token_url, data={"username": email, "password": "a-good-long-password"}
+    )
+    assert authorized.status_code == 200
+    me = httpx.get(
+        f"{base}/api/v1/auth/me",
+        headers={"Authorization": f"Bearer {authorized.json()['access_token']}"},
+    )
+    assert (me.status_code, me.json()["email"], me.json()["is_verified"]) == (200, email, True)
 
 
 @pytest.mark.slow
@@ -76,6 +109,8 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
             time.sleep(0.2)
         assert mail[0]["to"] == ["dev@example.com"]
         assert mail[0]["subject"] == "Pagely test message"
+
+        _swagger_journey(base)
 
         assert any("postgres" in p.name() for p in started)
         assert any("redis-server" in p.name() for p in started)

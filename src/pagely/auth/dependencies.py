@@ -76,7 +76,15 @@ async def current_principal(
         log.info("authn_token_rejected", reason=str(exc))
         raise InvalidToken() from None
     redis: Redis = request.app.state.resources.redis
-    denied, loaded = await asyncio.gather(_is_denied(redis, claims.jti), _load(session, claims))
+    # Both at once; return_exceptions so a failing Redis never abandons the query while it
+    # still holds the session (the error is raised once both are done: 503 from the handlers).
+    denied, loaded = await asyncio.gather(
+        _is_denied(redis, claims.jti), _load(session, claims), return_exceptions=True
+    )
+    for outcome in (denied, loaded):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    assert not isinstance(loaded, BaseException)
     if denied or loaded is None:
         log.info("authn_token_rejected", reason="revoked" if denied else "unknown session")
         raise InvalidToken()

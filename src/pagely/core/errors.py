@@ -216,3 +216,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _db_error)
     # Anything else is caught by RequestContextMiddleware, which logs it with the request id
     # and answers the generic 500 (Starlette's ServerErrorMiddleware would re-raise it).
+
+
+_DOCUMENTED = {
+    400: "Bad request",
+    401: "Missing, invalid, expired or revoked access token",
+    403: "Not allowed for this user",
+    404: "No such resource",
+    409: "Conflicts with the current state",
+    412: "The If-Match ETag is stale",
+    422: "Invalid input",
+    428: "If-Match is required",
+    429: "Rate limited; see Retry-After",
+    503: "A backing service is unavailable; retry shortly",
+}
+
+
+def documented(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for error statuses, each with the envelope schema.
+    `documented(401, 404, d404="No such book")` overrides a description."""
+    return {
+        code: {
+            "model": ErrorEnvelope,
+            "description": descriptions.get(f"d{code}", _DOCUMENTED.get(code, "Error")),
+        }
+        for code in codes
+    }

@@ -28,6 +28,9 @@ _REDACTED_KEYS = frozenset(
 )
 
 
+_HANDLER_NAME = "pagely"
+
+
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     request_id = request_id_var.get()
     if request_id is not None:
@@ -71,8 +74,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace our handler from an earlier call; leave others (pytest's capture) in place.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
     # Our middleware writes the access log; uvicorn's own would be a second, unstructured line.
     for name in ("uvicorn", "uvicorn.error"):

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -55,3 +58,28 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != length:
         raise InvalidCursor()
     return values
+
+
+def decode_created_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A `(created_at, id)` cursor, the key of newest-first lists."""
+    if cursor is None:
+        return None
+    created_at, last_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
+    except (TypeError, ValueError):
+        raise InvalidCursor() from None
+
+
+def created_cursor(row: Any) -> str:
+    return encode_cursor(row.created_at.isoformat(), str(row.id))
+
+
+def paginate(
+    rows: Sequence[Any], limit: int, key: Callable[[Any], str]
+) -> tuple[list[Any], str | None]:
+    """Split `limit + 1` fetched rows into the page and the cursor for the next one."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, key(page[-1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, cast
 
 import structlog
@@ -17,11 +16,11 @@ from pagely.core.db import SessionDep
 from pagely.core.errors import ErrorEnvelope
 from pagely.core.pagination import (
     CursorQuery,
-    InvalidCursor,
     LimitQuery,
     Page,
-    decode_cursor,
-    encode_cursor,
+    created_cursor,
+    decode_created_cursor,
+    paginate,
 )
 from pagely.core.resources import Resources, ResourcesDep
 from pagely.models.outbox import OutboxStatus
@@ -98,18 +97,9 @@ async def outbox_list(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> Page[OutboxItem]:
-    after = None
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(last_id))
-        except (TypeError, ValueError):
-            raise InvalidCursor() from None
+    after = decode_created_cursor(cursor)
     rows = await service.list_messages(session, status=status_filter, limit=limit + 1, after=after)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id))
+    rows, next_cursor = paginate(rows, limit, created_cursor)
     return Page[OutboxItem](items=[OutboxItem.of(row) for row in rows], next_cursor=next_cursor)
 
 
