@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from pagely.models import metadata
+from pagely.models import UNMANAGED_INDEXES, metadata
 from pagely.settings import get_settings
 
 config = context.config
@@ -20,6 +20,12 @@ def _url() -> str:
     return str(url) if url else get_settings().require("database_url")
 
 
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, *_: object) -> bool:
+    # Indexes created by hand in migrations (expression and pg_trgm indexes) are not in the
+    # models; autogenerate must not propose dropping them.
+    return not (type_ == "index" and reflected and name in UNMANAGED_INDEXES)
+
+
 def _configure(connection: Connection | None = None, **kwargs: object) -> None:
     context.configure(
         connection=connection,
@@ -27,6 +33,7 @@ def _configure(connection: Connection | None = None, **kwargs: object) -> None:
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=True,
+        include_object=_include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -97,8 +97,9 @@ async def database_url(worker_id_str: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url(worker_id_str: str) -> str:
-    # Database 0 belongs to `make run`; each xdist worker gets its own index from 1 up.
-    index = 1 + _worker_index(worker_id_str)
+    # Database 0 belongs to `make run`; each xdist worker gets its own index from 1 up
+    # (PAGELY_TEST_REDIS_DB_BASE moves the range, so two suites can share one Redis).
+    index = int(os.environ.get("PAGELY_TEST_REDIS_DB_BASE", "1")) + _worker_index(worker_id_str)
     return str(make_url_redis(os.environ["TEST_REDIS_URL"], index))
 
 

@@ -11,6 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from pagely.auth.router import router as auth_router
+from pagely.catalog.router import reviews_router
+from pagely.catalog.router import router as books_router
+from pagely.catalog.search import has_trigram
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import (
@@ -20,6 +23,7 @@ from pagely.core.middleware import (
 )
 from pagely.core.resources import Resources
 from pagely.health.router import router as health_router
+from pagely.notifications.router import router as notifications_router
 from pagely.outbox.router import router as outbox_router
 from pagely.settings import Settings, get_settings
 from pagely.users.router import router as users_router
@@ -35,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources = Resources.create(settings)
         try:
             await resources.wait_until_reachable()
+            app.state.typo_tolerance = await has_trigram(resources.engine)
             app.state.resources = resources
             yield
         finally:
@@ -53,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=settings.api_prefix)
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(books_router)
+    api.include_router(reviews_router)
     api.include_router(outbox_router)
+    api.include_router(notifications_router)
     app.include_router(health_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api)

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     service_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Catalog: how long a cached book or list may live (writes update it at once anyway),
+    # the longest search query, and how long an Idempotency-Key is remembered.
+    cache_ttl_seconds: int = Field(default=120, ge=1)
+    search_max_query_length: int = Field(default=200, ge=10, le=1000)
+    idempotency_key_hours: int = Field(default=24, ge=1)
     startup_timeout_seconds: float = Field(default=20.0, ge=0)
 
     # Mail

@@ -20,6 +20,7 @@ SUBJECTS: dict[str, str] = {
     "account_exists": "Someone tried to register with your email address",
     "password_reset": "Reset your Pagely password",
     "password_changed": "Your Pagely password was changed",
+    "review_received": "New review of {{ book_title | truncate(80) }}",
 }
 
 

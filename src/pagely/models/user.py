@@ -34,5 +34,7 @@ class User(SQLModel, table=True):
     # Bumped by a password change, a reset, logout-all and deactivation: tokens carrying an
     # older version are refused.
     token_version: int = 0
+    # Notification preference: an email when someone reviews one of my books.
+    email_on_review: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -1,0 +1,113 @@
+"""Redis caches in front of the hot catalog reads, never stale after a write.
+
+- A book by id is a hash {v: version, b: JSON body}. Writers store the new body after their
+  commit; the store only ever moves a key forward in version (a Lua check), so a slow reader
+  carrying an older row cannot overwrite a newer one. A deleted book leaves a short tombstone.
+- Lists (the first page of the default listing, the tag counts) live under a catalog
+  generation number that every committed write increments: a reader that raced a writer
+  fills a key nobody reads any more.
+
+Redis being down is not an error here: reads fall through to PostgreSQL and writes skip the
+cache (entries expire after `cache_ttl_seconds` in any case).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("pagely.cache")
+
+PREFIX = "pagely:cache:"
+GENERATION_KEY = PREFIX + "catalog-generation"
+TOMBSTONE_VERSION = 2**62
+TOMBSTONE_TTL_SECONDS = 60
+
+# KEYS[1] the book hash; ARGV: version, body, ttl. Store only if newer than what is there.
+_PUT_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'b', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS[1] the generation key; ARGV[1] the list key's suffix. Returns {generation, value}.
+_GET_LISTED = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', KEYS[1] .. ':' .. generation .. ':' .. ARGV[1])}
+"""
+
+
+def _book_key(book_id: uuid.UUID | str) -> str:
+    return f"{PREFIX}book:{book_id}"
+
+
+class CatalogCache:
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = ttl_seconds
+        self._put = redis.register_script(_PUT_IF_NEWER)
+        self._get_listed = redis.register_script(_GET_LISTED)
+
+    @staticmethod
+    def _down(action: str, exc: Exception) -> None:
+        log.warning("cache_unavailable", action=action, error=type(exc).__name__)
+
+    # --- one book -----------------------------------------------------------------------
+
+    async def get_book(self, book_id: uuid.UUID) -> tuple[int, bytes] | None:
+        """(version, body) on a hit; body is b"" for a book known to be deleted."""
+        try:
+            version, body = await self.redis.hmget(_book_key(book_id), ["v", "b"])
+        except RedisError as exc:
+            self._down("get_book", exc)
+            return None
+        if version is None or body is None:
+            return None
+        return int(version), body.encode() if isinstance(body, str) else bytes(body)
+
+    async def put_book(self, book_id: uuid.UUID, version: int, body: bytes) -> None:
+        try:
+            await self._put(keys=[_book_key(book_id)], args=[version, body, self.ttl])
+        except RedisError as exc:
+            self._down("put_book", exc)
+
+    async def forget_book(self, book_id: uuid.UUID) -> None:
+        """A tombstone, so a reader still holding the row cannot bring the book back."""
+        try:
+            await self._put(
+                keys=[_book_key(book_id)], args=[TOMBSTONE_VERSION, b"", TOMBSTONE_TTL_SECONDS]
+            )
+        except RedisError as exc:
+            self._down("forget_book", exc)
+
+    # --- lists ----------------------------------------------------------------------------
+
+    async def get_listed(self, name: str) -> tuple[str | None, bytes | None]:
+        """(generation, cached value). Pass the generation back to `put_listed`."""
+        try:
+            generation, value = await self._get_listed(keys=[GENERATION_KEY], args=[name])
+        except RedisError as exc:
+            self._down("get_listed", exc)
+            return None, None
+        if isinstance(value, str):
+            value = value.encode()
+        return str(generation), value
+
+    async def put_listed(self, generation: str | None, name: str, body: bytes) -> None:
+        if generation is None:
+            return
+        try:
+            await self.redis.set(f"{GENERATION_KEY}:{generation}:{name}", body, ex=self.ttl)
+        except RedisError as exc:
+            self._down("put_listed", exc)
+
+    async def catalog_changed(self) -> None:
+        try:
+            await self.redis.incr(GENERATION_KEY)
+        except RedisError as exc:
+            self._down("catalog_changed", exc)

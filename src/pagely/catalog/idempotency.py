@@ -1,0 +1,89 @@
+"""`Idempotency-Key` for creates: the first response is stored with the request's hash in the
+same transaction as the write, so a retry (also one that arrives while the first is still
+running: it waits on the key's row) gets that response again and nothing is created twice.
+The same key with a different body is a 422."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from pagely.core.clock import clock
+from pagely.core.errors import AppError
+from pagely.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(AppError):
+    status_code, type = 422, "idempotency_key_reused"
+    message = "This Idempotency-Key was used with a different request body"
+
+
+class InvalidIdempotencyKey(AppError):
+    status_code, type = 422, "validation_error"
+    message = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+
+    def __init__(self) -> None:
+        super().__init__(details=[{"field": "header.Idempotency-Key", "message": self.message}])
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not (0 < len(key) <= MAX_KEY_LENGTH) or not all(33 <= ord(c) <= 126 for c in key):
+        raise InvalidIdempotencyKey()
+    return key
+
+
+async def claim(
+    session: AsyncSession, user_id: uuid.UUID, key: str, digest: str, ttl_hours: int
+) -> IdempotencyKey | None:
+    """None when this request owns the key (go ahead, then `record`); else the stored first
+    response to replay. Raises IdempotencyKeyReused for a different body."""
+    expired = clock.now() - timedelta(hours=ttl_hours)
+    await session.execute(
+        delete(IdempotencyKey).where(
+            col(IdempotencyKey.user_id) == user_id,
+            col(IdempotencyKey.key) == key,
+            col(IdempotencyKey.created_at) < expired,
+        )
+    )
+    claimed = await session.execute(
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=digest, status_code=0, response={})
+        .on_conflict_do_nothing()
+        .returning(col(IdempotencyKey.key))
+    )
+    if claimed.first() is not None:
+        return None
+    stored = await session.scalar(
+        select(IdempotencyKey).where(
+            col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key
+        )
+    )
+    assert stored is not None  # the conflicting row is committed (we waited for it)
+    if stored.request_hash != digest:
+        raise IdempotencyKeyReused()
+    return stored
+
+
+async def record(
+    session: AsyncSession, user_id: uuid.UUID, key: str, status_code: int, response: Any
+) -> None:
+    row = await session.get(IdempotencyKey, (user_id, key))
+    assert row is not None
+    row.status_code = status_code
+    row.response = response
+    await session.flush()

@@ -1,0 +1,671 @@
+"""Bulk catalog import from CSV (`pagely import-books`).
+
+Two halves: pure parsing (header mapping, row validation, in-file duplicates), which never
+touches the database, and set-based writing, a batch at a time, each batch in its own
+transaction: rows are staged in a temporary table, then ISBN rows are upserted on isbn13 and
+rows without an ISBN are matched on (lower(title), authors) against books without an ISBN.
+A re-import therefore never duplicates a book, and a crash loses at most the current batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.schema import CreateTable, DropTable
+
+from pagely.catalog.tags import set_tags
+from pagely.catalog.text import MAX_TAGS, add_search_words, normalise_tags
+from pagely.core.db import transaction
+from pagely.core.isbn import InvalidISBN, parse_isbn
+from pagely.models import metadata
+
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_LANGUAGE = "en"
+# A year this far ahead is a typo, not a forthcoming book.
+MAX_YEARS_AHEAD = 5
+MAX_PAGE_COUNT = 100_000
+MAX_POPULARITY = 2**31 - 1  # an integer column
+
+# Accepted column names (after normalising: lower case, spaces and hyphens as underscores),
+# the first of each tuple preferred when a file has several.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "subtitle": ("subtitle",),
+    "authors": ("authors", "author"),
+    "isbn13": ("isbn13", "isbn_13"),
+    "isbn10": ("isbn10", "isbn_10"),
+    "isbn": ("isbn",),
+    "published_date": ("published_date", "publication_date"),
+    "publication_year": ("publication_year", "published_year", "year"),
+    "language": ("language", "language_code", "lang"),
+    "publisher": ("publisher",),
+    "page_count": ("page_count", "pages", "num_pages"),
+    "description": ("description",),
+    "tags": ("tags",),
+    "popularity": ("ratings_count", "popularity"),
+}
+REQUIRED = ("title", "authors")
+LIST_SEPARATOR = "|"
+
+_MAX_LENGTH = {"title": 500, "subtitle": 500, "publisher": 200}
+_MAX_AUTHOR_LENGTH = 200
+
+# Every ISO 639-1 code.
+_ISO_639_1 = frozenset(
+    "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv "
+    "cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht "
+    "hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la "
+    "lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj "
+    "om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv "
+    "sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu".split(
+        " "
+    )
+)
+# ISO 639-2 (bibliographic and terminology) codes of the languages books are mostly written
+# in, and withdrawn 639-1 codes. Filipino has no 639-1 code: it is filed under Tagalog.
+_TO_639_1 = dict(
+    pair.split(":")
+    for pair in (
+        "afr:af alb:sq sqi:sq amh:am ara:ar arm:hy hye:hy aze:az baq:eu eus:eu bel:be ben:bn "
+        "bos:bs bre:br bul:bg bur:my mya:my cat:ca chi:zh zho:zh hrv:hr cze:cs ces:cs dan:da "
+        "dut:nl nld:nl eng:en epo:eo est:et fao:fo fil:tl fin:fi fre:fr fra:fr geo:ka kat:ka "
+        "ger:de deu:de gla:gd gle:ga glg:gl gre:el ell:el guj:gu hau:ha heb:he hin:hi hun:hu "
+        "ibo:ig ice:is isl:is ind:id ita:it jpn:ja kan:kn kaz:kk khm:km kor:ko kur:ku lao:lo "
+        "lat:la lav:lv lit:lt ltz:lb mac:mk mkd:mk mal:ml mao:mi mri:mi mar:mr may:ms msa:ms "
+        "mlt:mt mon:mn nep:ne nob:nb nno:nn nor:no pan:pa per:fa fas:fa pol:pl por:pt pus:ps "
+        "rum:ro ron:ro rus:ru san:sa sin:si slo:sk slk:sk slv:sl som:so spa:es srp:sr swa:sw "
+        "swe:sv tam:ta tat:tt tel:te tgl:tl tha:th tib:bo bod:bo tur:tr ukr:uk urd:ur uzb:uz "
+        "vie:vi wel:cy cym:cy xho:xh yid:yi yor:yo zul:zu iw:he in:id ji:yi jw:jv mo:ro"
+    ).split(" ")
+)
+# "Several", "undetermined", "not a language": no single language to record, as if blank.
+_NO_LANGUAGE = frozenset({"mul", "und", "zxx", "mis"})
+
+_YEAR = re.compile(r"[+-]?\d+(?:\.0*)?")
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_INTEGER = re.compile(r"\d+(?:\.0*)?")
+
+
+class HeaderError(ValueError):
+    """The file cannot be imported at all: no header, or a required column is missing."""
+
+
+class RowError(ValueError):
+    """One row cannot be imported; the message says why, naming the column."""
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Where each field is in a row, the header name it has there, and what is not used."""
+
+    index: Mapping[str, int]
+    names: Mapping[str, str]
+    width: int
+    ignored: tuple[str, ...]
+
+    def has(self, name: str) -> bool:
+        return name in self.index
+
+    def has_any(self, *names: str) -> bool:
+        return any(name in self.index for name in names)
+
+
+@dataclass(slots=True)
+class BookRow:
+    """A valid row, ready to write: the columns of `books` an import sets."""
+
+    line: int
+    title: str
+    authors: list[str]
+    subtitle: str | None = None
+    isbn13: str | None = None
+    isbn10: str | None = None
+    publisher: str | None = None
+    published_date: date | None = None
+    page_count: int | None = None
+    language: str = DEFAULT_LANGUAGE
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    popularity: int = 0
+    # A year was given but is no calendar date (BCE, zero, far future): imported undated.
+    undated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+def normalise_column_name(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def map_columns(header: Sequence[str]) -> ColumnMap:
+    """Find the known columns in a header row; HeaderError when a required one is missing."""
+    positions: dict[str, int] = {}
+    for i, name in enumerate(header):
+        positions.setdefault(normalise_column_name(name), i)
+    index: dict[str, int] = {}
+    for name, aliases in ALIASES.items():
+        found = next((positions[alias] for alias in aliases if alias in positions), None)
+        if found is not None:
+            index[name] = found
+    missing = [" or ".join(ALIASES[name]) for name in REQUIRED if name not in index]
+    if missing:
+        raise HeaderError(f"missing required column: {', '.join(missing)}")
+    used = set(index.values())
+    return ColumnMap(
+        index=index,
+        names={name: header[i].strip() for name, i in index.items()},
+        width=len(header),
+        ignored=tuple(name.strip() for i, name in enumerate(header) if i not in used),
+    )
+
+
+def parse_row(
+    values: Sequence[str], columns: ColumnMap, line: int, *, today: date | None = None
+) -> BookRow:
+    """One data row to a BookRow; RowError with a reason a person can act on."""
+    if len(values) != columns.width:
+        raise RowError(f"has {len(values)} fields, the header has {columns.width}")
+    if any("\x00" in value for value in values):
+        raise RowError("contains a NUL character")
+
+    def cell(name: str) -> str:
+        i = columns.index.get(name)
+        return values[i].strip() if i is not None else ""
+
+    def label(name: str) -> str:
+        return columns.names[name]
+
+    def short_text(name: str) -> str | None:
+        value = cell(name) or None
+        if value is not None and len(value) > _MAX_LENGTH[name]:
+            raise RowError(f"{label(name)} is longer than {_MAX_LENGTH[name]} characters")
+        return value
+
+    title = short_text("title")
+    if title is None:
+        raise RowError(f"{label('title')} is missing")
+    authors = _split_list(cell("authors"))
+    if not authors:
+        raise RowError(f"{label('authors')} is missing")
+    if any(len(author) > _MAX_AUTHOR_LENGTH for author in authors):
+        raise RowError(f"{label('authors')}: a name is longer than {_MAX_AUTHOR_LENGTH} characters")
+    isbn13, isbn10 = _isbns(columns, cell)
+    published, undated = _published_date(columns, cell, today or date.today())
+    tags = normalise_tags(_split_list(cell("tags")))
+    if len(tags) > MAX_TAGS:
+        raise RowError(f"{label('tags')}: more than {MAX_TAGS} tags")
+    return BookRow(
+        line=line,
+        title=title,
+        authors=authors,
+        subtitle=short_text("subtitle"),
+        isbn13=isbn13,
+        isbn10=isbn10,
+        publisher=short_text("publisher"),
+        published_date=published,
+        page_count=_page_count(columns, cell),
+        language=_language(columns, cell),
+        description=cell("description") or None,
+        tags=tags,
+        popularity=_popularity(columns, cell),
+        undated=undated,
+    )
+
+
+def _split_list(value: str) -> list[str]:
+    """'a| b ||a' -> ['a', 'b']: trimmed, blanks and repeats dropped, order kept."""
+    return list(dict.fromkeys(part.strip() for part in value.split(LIST_SEPARATOR) if part.strip()))
+
+
+def _isbns(columns: ColumnMap, cell: Callable[[str], str]) -> tuple[str | None, str | None]:
+    parsed: list[tuple[str, str, str, str | None]] = []  # (column, raw, isbn13, isbn10)
+    for name in ("isbn13", "isbn10", "isbn"):
+        raw = cell(name)
+        if raw:
+            try:
+                parsed.append((columns.names[name], raw, *parse_isbn(raw)))
+            except InvalidISBN as exc:
+                raise RowError(f"{columns.names[name]}: {exc}") from None
+    if not parsed:
+        return None, None
+    first = parsed[0]
+    for other in parsed[1:]:
+        if other[2] != first[2]:
+            raise RowError(f"{first[0]} {first[1]} and {other[0]} {other[1]} are not the same book")
+    return first[2], first[3]
+
+
+def _published_date(
+    columns: ColumnMap, cell: Callable[[str], str], today: date
+) -> tuple[date | None, bool]:
+    """(date, undated): a year alone is 1 January of it; a year that is no usable date (BCE,
+    zero, more than MAX_YEARS_AHEAD ahead) gives no date rather than a failed row."""
+    for name in ("published_date", "publication_year"):
+        raw = cell(name)
+        if not raw:
+            continue
+        label = columns.names[name]
+        if _YEAR.fullmatch(raw):
+            year, month, day = int(float(raw)), 1, 1
+        elif name == "published_date" and (match := _YEAR_MONTH.fullmatch(raw)):
+            year, month, day = int(match[1]), int(match[2]), 1
+        elif name == "published_date":
+            try:
+                parsed = date.fromisoformat(raw)
+            except ValueError:
+                raise RowError(f"{label}: {raw!r} is not a date (YYYY-MM-DD)") from None
+            year, month, day = parsed.year, parsed.month, parsed.day
+        else:
+            raise RowError(f"{label}: {raw!r} is not a year")
+        if not 1 <= year <= today.year + MAX_YEARS_AHEAD:
+            return None, True
+        try:
+            return date(year, month, day), False
+        except ValueError:
+            raise RowError(f"{label}: {raw!r} is not a date (YYYY-MM-DD)") from None
+    return None, False
+
+
+def _language(columns: ColumnMap, cell: Callable[[str], str]) -> str:
+    """'en', 'EN', 'en-US', 'eng' -> 'en'; blank (or 'mul', 'und') -> the default."""
+    raw = cell("language")
+    code = re.split(r"[-_]", raw.lower(), maxsplit=1)[0]
+    if not code or code in _NO_LANGUAGE:
+        return DEFAULT_LANGUAGE
+    code = _TO_639_1.get(code, code)
+    if code not in _ISO_639_1:
+        raise RowError(f"{columns.names['language']}: {raw!r} is not an ISO 639 language code")
+    return code
+
+
+def _whole_number(columns: ColumnMap, name: str, raw: str) -> int:
+    if not _INTEGER.fullmatch(raw):
+        raise RowError(f"{columns.names[name]}: {raw!r} is not a whole number")
+    return int(float(raw)) if "." in raw else int(raw)
+
+
+def _page_count(columns: ColumnMap, cell: Callable[[str], str]) -> int | None:
+    raw = cell("page_count")
+    if not raw:
+        return None
+    pages = _whole_number(columns, "page_count", raw)
+    if pages > MAX_PAGE_COUNT:
+        raise RowError(f"{columns.names['page_count']}: {pages} pages is not plausible")
+    return pages or None  # 0: unknown, as many catalogs write it
+
+
+def _popularity(columns: ColumnMap, cell: Callable[[str], str]) -> int:
+    raw = cell("popularity")
+    return min(_whole_number(columns, "popularity", raw), MAX_POPULARITY) if raw else 0
+
+
+def read_catalog(
+    lines: Iterable[str], *, today: date | None = None
+) -> tuple[ColumnMap, Iterator[BookRow | BadRow]]:
+    """Map the header (HeaderError when unusable) and parse the rows lazily. `lines` as from
+    a file opened with newline="" (quoted fields may span lines). A row that repeats an
+    earlier row's book (same ISBN, or no ISBN and the same title and authors) is a BadRow:
+    the first one wins."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise HeaderError("the file is empty") from None
+    except csv.Error as exc:
+        raise HeaderError(f"line 1: {exc}") from None
+    columns = map_columns(header)
+    return columns, _parse_rows(reader, columns, today)
+
+
+def _parse_rows(
+    reader: Iterator[list[str]], columns: ColumnMap, today: date | None
+) -> Iterator[BookRow | BadRow]:
+    first_seen: dict[object, int] = {}
+    end = reader.line_num  # type: ignore[attr-defined]  # csv.reader objects have it
+    for values in reader:
+        line, end = end + 1, reader.line_num  # type: ignore[attr-defined]
+        if not values or values == [""]:
+            continue
+        try:
+            row = parse_row(values, columns, line, today=today)
+        except RowError as exc:
+            yield BadRow(line, str(exc))
+            continue
+        key: object = row.isbn13 or ("no isbn", row.title.lower(), tuple(row.authors))
+        if key in first_seen:
+            what = f"ISBN {row.isbn13}" if row.isbn13 else "title and authors, and no ISBN"
+            yield BadRow(line, f"same {what} as line {first_seen[key]}")
+            continue
+        first_seen[key] = line
+        yield row
+
+
+def catalog_lines(text_: str) -> Iterator[str]:
+    """Lines of a decoded file, line endings kept, as csv.reader wants them."""
+    start = 0
+    while start < len(text_):
+        end = text_.find("\n", start)
+        if end < 0:
+            yield text_[start:]
+            return
+        yield text_[start : end + 1]
+        start = end + 1
+
+
+def count_lines(text_: str) -> int:
+    return text_.count("\n") + (0 if text_.endswith("\n") or not text_ else 1)
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    valid: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    undated: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def books_per_second(self) -> float:
+        return self.valid / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressCallback = Callable[[int], None]
+
+_BOOKS = metadata.tables["books"]
+# Fields an import writes, in order; isbn13 is the key and never updated.
+_FIELDS = (
+    "title",
+    "subtitle",
+    "authors",
+    "isbn13",
+    "isbn10",
+    "publisher",
+    "published_date",
+    "page_count",
+    "language",
+    "description",
+    "tags",
+    "popularity",
+)
+_STAGING = Table(
+    "import_rows",
+    MetaData(),
+    Column("line", Integer, primary_key=True),
+    Column("id", Uuid, nullable=False),
+    *(Column(name, _BOOKS.c[name].type) for name in _FIELDS),
+    Column("existing_id", Uuid),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_STAGED = [c.name for c in _STAGING.c if c.name != "existing_id"]
+_INSERTED = ["id", *_FIELDS]
+# Serialises concurrent imports batch by batch, so two of them cannot both insert the same
+# book without an ISBN (nothing unique in the table would stop them).
+_IMPORT_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('pagely.import_books'))")
+
+
+def _updated_fields(columns: ColumnMap) -> list[str]:
+    """A column the file has sets its field (a blank cell clears it); one it lacks leaves the
+    field of an existing book alone."""
+    present = {
+        "title": True,
+        "authors": True,
+        "subtitle": columns.has("subtitle"),
+        "isbn10": columns.has_any("isbn13", "isbn10", "isbn"),
+        "publisher": columns.has("publisher"),
+        "published_date": columns.has_any("published_date", "publication_year"),
+        "page_count": columns.has("page_count"),
+        "language": columns.has("language"),
+        "description": columns.has("description"),
+        "tags": columns.has("tags"),
+        "popularity": columns.has("popularity"),
+    }
+    return [name for name in _FIELDS if present.get(name)]
+
+
+def _staged_record(row: BookRow, book_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "line": row.line,
+        "id": str(book_id),
+        "title": row.title,
+        "subtitle": row.subtitle,
+        "authors": row.authors,
+        "isbn13": row.isbn13,
+        "isbn10": row.isbn10,
+        "publisher": row.publisher,
+        "published_date": row.published_date.isoformat() if row.published_date else None,
+        "page_count": row.page_count,
+        "language": row.language,
+        "description": row.description,
+        "tags": row.tags,
+        "popularity": row.popularity,
+    }
+
+
+async def write_batch(session: AsyncSession, rows: Sequence[BookRow], columns: ColumnMap) -> _Batch:
+    """Upsert these rows (already free of in-file duplicates) in a few set-based statements.
+    Flushes, never commits. Books that changed get their tags and search words."""
+    await session.execute(_IMPORT_LOCK)
+    await session.execute(CreateTable(_STAGING))
+    batch = _Batch(rows, _updated_fields(columns))
+    records = func.jsonb_to_recordset(
+        bindparam("rows", [_staged_record(row, batch.ids[row.line]) for row in rows], type_=JSONB)
+    ).table_valued(*(column(name, _STAGING.c[name].type) for name in _STAGED))
+    source = records.render_derived(name="r", with_types=True)
+    await session.execute(
+        insert(_STAGING).from_select(_STAGED, select(*(source.c[name] for name in _STAGED)))
+    )
+    if any(row.isbn13 for row in rows):
+        await batch.upsert_rows_with_isbn(session)
+    if any(row.isbn13 is None for row in rows):
+        await batch.write_rows_without_isbn(session)
+    await session.execute(DropTable(_STAGING))
+    if columns.has("tags"):
+        await set_tags(session, {book_id: row.tags for book_id, row in batch.changed.items()})
+    await add_search_words(session, list(batch.changed))
+    return batch
+
+
+class _Batch:
+    """One batch's rows, the ids new books get, and what the statements changed."""
+
+    def __init__(self, rows: Sequence[BookRow], fields: list[str]) -> None:
+        self.by_line = {row.line: row for row in rows}
+        self.ids = {row.line: uuid.uuid4() for row in rows}
+        self.line_of_new_id = {book_id: line for line, book_id in self.ids.items()}
+        self.fields = fields
+        self.changed: dict[uuid.UUID, BookRow] = {}
+        self.inserted = 0
+        self.updated = 0
+
+    def _record(self, book_id: uuid.UUID, line: int) -> None:
+        self.changed[book_id] = self.by_line[line]
+        if book_id == self.ids[line]:
+            self.inserted += 1
+        else:
+            self.updated += 1
+
+    @staticmethod
+    def _insert_from_staging(*where: Any) -> Insert:
+        return pg_insert(_BOOKS).from_select(
+            _INSERTED, select(*(_STAGING.c[name] for name in _INSERTED)).where(*where)
+        )
+
+    async def upsert_rows_with_isbn(self, session: AsyncSession) -> None:
+        """One upsert on isbn13; a book the row would not change is not touched."""
+        upsert = self._insert_from_staging(_STAGING.c.isbn13.is_not(None))
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[_BOOKS.c.isbn13],
+            set_={
+                **{name: upsert.excluded[name] for name in self.fields},
+                "version": _BOOKS.c.version + 1,
+                "updated_at": func.now(),
+            },
+            where=or_(
+                *(_BOOKS.c[name].is_distinct_from(upsert.excluded[name]) for name in self.fields)
+            ),
+        )
+        line_of_isbn = {row.isbn13: row.line for row in self.by_line.values() if row.isbn13}
+        returned = await session.execute(upsert.returning(_BOOKS.c.id, _BOOKS.c.isbn13))
+        for book_id, isbn13 in returned:
+            self._record(book_id, line_of_isbn[isbn13])
+
+    async def write_rows_without_isbn(self, session: AsyncSession) -> None:
+        """The same book is the oldest one without an ISBN that has the same title (ignoring
+        case) and the same authors in the same order: update it, or insert a new one."""
+        staged, books = _STAGING.c, _BOOKS.c
+        match = (
+            select(staged.line, books.id)
+            .join(
+                _BOOKS,
+                and_(
+                    books.isbn13.is_(None),
+                    func.lower(books.title) == func.lower(staged.title),
+                    books.authors == staged.authors,
+                ),
+            )
+            .where(staged.isbn13.is_(None))
+            .order_by(staged.line, books.created_at, books.id)
+            .distinct(staged.line)
+            .subquery()
+        )
+        await session.execute(
+            update(_STAGING).where(staged.line == match.c.line).values(existing_id=match.c.id)
+        )
+        fields = [name for name in self.fields if name != "isbn10"]
+        updated = await session.execute(
+            update(_BOOKS)
+            .where(
+                books.id == staged.existing_id,
+                or_(*(books[name].is_distinct_from(staged[name]) for name in fields)),
+            )
+            .values(
+                {name: staged[name] for name in fields}
+                | {"version": books.version + 1, "updated_at": func.now()}
+            )
+            .returning(books.id, staged.line)
+        )
+        for book_id, line in updated:
+            self._record(book_id, line)
+        inserted = await session.execute(
+            self._insert_from_staging(
+                staged.isbn13.is_(None), staged.existing_id.is_(None)
+            ).returning(books.id)
+        )
+        for (book_id,) in inserted:
+            self._record(book_id, self.line_of_new_id[book_id])
+
+
+async def import_catalog(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    columns: ColumnMap,
+    rows: Iterable[BookRow | BadRow],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Write the valid rows, one transaction per batch; collect the bad ones."""
+    report = ImportReport()
+    started = time.perf_counter()
+
+    async def flush(batch: list[BookRow]) -> None:
+        async with transaction(sessionmaker) as session:
+            written = await write_batch(session, batch, columns)
+        report.inserted += written.inserted
+        report.updated += written.updated
+        report.unchanged += len(batch) - written.inserted - written.updated
+        if on_progress:
+            on_progress(batch[-1].line)
+
+    batch: list[BookRow] = []
+    for row in _tally(rows, report):
+        batch.append(row)
+        if len(batch) >= batch_size:
+            await flush(batch)
+            batch = []
+    if batch:
+        await flush(batch)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def check_catalog(
+    rows: Iterable[BookRow | BadRow], *, on_progress: ProgressCallback | None = None
+) -> ImportReport:
+    """Parse and validate only (`--dry-run`): nothing is written."""
+    report = ImportReport()
+    started = time.perf_counter()
+    for row in _tally(rows, report):
+        if on_progress and row.line % 1000 == 0:
+            on_progress(row.line)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _tally(rows: Iterable[BookRow | BadRow], report: ImportReport) -> Iterator[BookRow]:
+    for row in rows:
+        if isinstance(row, BadRow):
+            report.bad.append(row)
+            continue
+        report.valid += 1
+        if row.undated:
+            report.undated.append(row.line)
+        yield row
+
+
+def summary_lines(report: ImportReport, columns: ColumnMap, *, dry_run: bool = False) -> list[str]:
+    """What `pagely import-books` prints once the file is processed."""
+    lines = [f"line {bad.line}: {bad.reason}" for bad in report.bad]
+    if columns.ignored:
+        lines.append(f"ignored columns: {', '.join(columns.ignored)}")
+    if report.undated:
+        shown = ", ".join(str(line) for line in report.undated[:10])
+        more = f" and {len(report.undated) - 10} more" if len(report.undated) > 10 else ""
+        lines.append(
+            f"{len(report.undated)} rows without a usable year (BCE, zero or too far ahead) "
+            f"imported without a date: lines {shown}{more}"
+        )
+    if dry_run:
+        lines.append(f"dry run: {report.valid} valid rows, {len(report.bad)} bad rows")
+    else:
+        lines.append(
+            f"{report.valid} books: {report.inserted} inserted, {report.updated} updated, "
+            f"{report.unchanged} unchanged; {len(report.bad)} bad rows"
+        )
+    lines.append(f"{report.seconds:.2f}s, {report.books_per_second:.0f} books/s")
+    return lines

@@ -1,0 +1,193 @@
+"""Request and response bodies of the catalog."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from pagely.auth.schemas import Strict
+from pagely.catalog.text import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
+from pagely.core.isbn import InvalidISBN, parse_isbn
+
+Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Language = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-zA-Z]{2}$")
+]
+
+
+def _check_isbn(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_isbn(value)
+    except InvalidISBN as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Isbn = Annotated[str, StringConstraints(max_length=20), AfterValidator(_check_isbn)]
+Tags = Annotated[
+    list[Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH)]],
+    Field(max_length=MAX_TAGS),
+    AfterValidator(normalise_tags),
+]
+
+BOOK_EXAMPLE: dict[str, Any] = {
+    "title": "The Left Hand of Darkness",
+    "authors": ["Ursula K. Le Guin"],
+    "isbn": "978-0-441-47812-5",
+    "publisher": "Ace Books",
+    "published_date": "1969-03-01",
+    "page_count": 304,
+    "language": "en",
+    "description": "An envoy to a winter planet whose people have no fixed sex.",
+    "tags": ["Science Fiction", "classics"],
+}
+
+
+class BookIn(Strict):
+    """A whole book: the body of POST and PUT."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [BOOK_EXAMPLE]})
+
+    title: Text500
+    subtitle: Text500 | None = None
+    authors: list[Name] = Field(min_length=1, max_length=20)
+    isbn: Isbn | None = Field(
+        default=None, description="ISBN-10 or ISBN-13; hyphens and spaces allowed."
+    )
+    publisher: Short | None = None
+    published_date: date | None = None
+    page_count: int | None = Field(default=None, ge=1, le=100_000)
+    language: Language = Field(default="en", description="ISO 639-1 code.")
+    description: str | None = Field(default=None, max_length=20_000)
+    tags: Tags = Field(default_factory=list, description="Free-form; stored as lowercase slugs.")
+
+
+class BookPatch(Strict):
+    """Some fields of a book: the body of PATCH. `null` clears an optional field."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"page_count": 320, "tags": ["sci-fi"]}]}
+    )
+
+    title: Text500 | None = None
+    subtitle: Text500 | None = None
+    authors: list[Name] | None = Field(default=None, min_length=1, max_length=20)
+    isbn: Isbn | None = None
+    publisher: Short | None = None
+    published_date: date | None = None
+    page_count: int | None = Field(default=None, ge=1, le=100_000)
+    language: Language | None = None
+    description: str | None = Field(default=None, max_length=20_000)
+    tags: Tags | None = None
+
+    @field_validator("title", "authors", "language", "tags")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+class BookOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    subtitle: str | None
+    authors: list[str]
+    isbn13: str | None
+    isbn10: str | None
+    publisher: str | None
+    published_date: date | None
+    page_count: int | None
+    language: str
+    description: str | None
+    tags: list[str]
+    owner_id: uuid.UUID | None
+    rating_avg: float = Field(description="Mean of the reviews' ratings, 0 when none.")
+    rating_count: int
+    version: int = Field(description="Grows with every change; the ETag is derived from it.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookPage(BaseModel):
+    items: list[BookOut]
+    next_cursor: str | None = None
+
+
+SortKey = Literal[
+    "relevance", "title", "-published_date", "published_date", "-rating", "-created_at"
+]
+
+
+class TagOut(BaseModel):
+    slug: str
+    book_count: int
+
+
+# --- reviews ----------------------------------------------------------------------------
+
+Rating = Annotated[int, Field(ge=1, le=5, description="1 to 5 stars.")]
+ReviewTitle = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+ReviewBody = Annotated[str, StringConstraints(max_length=5000)]
+
+
+class ReviewIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"rating": 5, "title": "A classic", "body": "Read it twice."}]
+        },
+    )
+
+    rating: Rating
+    title: ReviewTitle | None = None
+    body: ReviewBody = ""
+
+
+class ReviewPatch(Strict):
+    rating: Rating | None = None
+    title: ReviewTitle | None = None
+    body: ReviewBody | None = None
+
+    @field_validator("rating", "body")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+class ReviewOut(BaseModel):
+    book_id: uuid.UUID
+    user_id: uuid.UUID
+    user_name: str
+    rating: int
+    title: str | None
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RatingSummary(BaseModel):
+    rating_avg: float
+    rating_count: int
+    histogram: dict[str, int] = Field(description='Reviews per star, "1" to "5".')
+
+
+class ReviewPage(RatingSummary):
+    items: list[ReviewOut]
+    next_cursor: str | None = None

@@ -1,0 +1,88 @@
+"""Full-text search with typo correction.
+
+Each query word becomes `plainto_tsquery('english', word)`; words are ANDed. Where pg_trgm is
+installed, a word that is not in the title/author lexicon (`search_words`) also accepts its
+nearest lexicon word by trigram similarity, so "tolkein hobit" searches
+(tolkein | tolkien) & (hobit | hobbit). Ranking is ts_rank_cd over the weighted vector (title
+and authors first), scaled by the log of popularity, so among equally good text matches the
+book people know wins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from sqlalchemy import ColumnElement, Float, cast, func, literal, literal_column, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
+
+from pagely.models import Book
+
+log = structlog.get_logger("pagely.search")
+
+MAX_WORDS = 12
+_WORD = re.compile(r"\w+", re.UNICODE)
+ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
+
+
+def query_words(q: str) -> list[str]:
+    return [w[:50] for w in _WORD.findall(q.lower())][:MAX_WORDS]
+
+
+async def has_trigram(engine: AsyncEngine) -> bool:
+    """Whether typo tolerance can work here; logs one warning when it cannot."""
+    async with engine.connect() as conn:
+        found = (
+            await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
+        ).first()
+    if found is None:
+        log.warning(
+            "search_typo_tolerance_off",
+            reason="the pg_trgm extension is not installed in this PostgreSQL; search works "
+            "without typo correction (install postgresql-contrib and re-run migrations)",
+        )
+    return found is not None
+
+
+_CORRECTIONS = text(
+    """
+    SELECT w.word, best.word
+    FROM unnest(CAST(:words AS text[])) AS w(word)
+    CROSS JOIN LATERAL (
+        SELECT s.word FROM search_words s
+        WHERE s.word % w.word
+        ORDER BY similarity(s.word, w.word) DESC, s.word
+        LIMIT 1
+    ) AS best
+    WHERE char_length(w.word) >= 3
+      AND NOT EXISTS (SELECT 1 FROM search_words k WHERE k.word = w.word)
+    """
+)
+
+
+async def corrections(session: AsyncSession, words: list[str]) -> dict[str, str]:
+    if not words:
+        return {}
+    rows = (await session.execute(_CORRECTIONS, {"words": words})).all()
+    return {typed: best for typed, best in rows if best != typed}
+
+
+def ts_query(words: list[str], fixes: dict[str, str]) -> ColumnElement[str]:
+    """The AND of every word, each ORed with its correction."""
+    combined: ColumnElement[str] | None = None
+    for word in words:
+        term: ColumnElement[str] = func.plainto_tsquery(ENGLISH, literal(word))
+        if word in fixes:
+            term = term.op("||")(func.plainto_tsquery(ENGLISH, literal(fixes[word])))
+        combined = term if combined is None else combined.op("&&")(term)
+    assert combined is not None
+    return combined
+
+
+def score(query: ColumnElement[str]) -> ColumnElement[float]:
+    """Text rank (normalised by document length) times a gentle popularity boost."""
+    popularity = col(Book.popularity) + col(Book.rating_count)
+    rank = func.ts_rank_cd(col(Book.search_vector), query, 1)
+    return cast(rank * (1 + func.ln(1 + popularity) / 10), Float)
