@@ -33,7 +33,7 @@ from pagely.app import create_app
 from pagely.core.db import transaction
 from pagely.core.passwords import hash_password
 from pagely.core.resources import Resources
-from pagely.devstack import free_port
+from pagely.devstack import EmbeddedRedis, free_port
 from pagely.models.outbox import OutboxMessage
 from pagely.models.user import User
 from pagely.outbox import enqueue_email
@@ -316,3 +316,13 @@ async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[http
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis server of the test's own, to pause (SIGSTOP), stop and restart."""
+    server = EmbeddedRedis(tmp_path)
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    server.stop()

@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -104,6 +105,62 @@ def seed() -> None:
             )
         )
         typer.echo(f"demo data ready: admin {settings.demo_admin_email}, {added} new books")
+
+
+@cli.command("import-books")
+def import_books(
+    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file with a header row.")],
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Rows per statement and per transaction.")
+    ] = 1000,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file and report bad rows; write nothing.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import or update books from a CSV file (idempotent: books are matched by ISBN, or by
+    title and authors when there is none). Bad rows are reported by line and skipped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from pagely.catalog.importer import (
+        UnreadableCatalog,
+        check_catalog,
+        open_catalog,
+        run_import,
+        summary_lines,
+    )
+
+    try:
+        catalog = open_catalog(file)
+    except UnreadableCatalog as exc:
+        raise fail(str(exc)) from None
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "lines",
+        TimeRemainingColumn(),
+        disable=quiet or not sys.stdout.isatty(),
+        transient=True,
+    )
+    task = progress.add_task(f"importing {file.name}", total=catalog.lines)
+
+    def advance(line: int) -> None:
+        progress.update(task, completed=line)
+
+    try:
+        with progress:
+            if dry_run:
+                report = check_catalog(catalog.rows, on_progress=advance)
+            else:
+                with services(smtp=False) as settings:
+                    report = asyncio.run(
+                        run_import(settings, catalog, batch_size=batch_size, on_progress=advance)
+                    )
+    except UnreadableCatalog as exc:
+        raise fail(f"{exc} (the rows before it were processed)") from None
+    for line in summary_lines(report, catalog.columns, dry_run=dry_run):
+        typer.echo(line)
 
 
 def _read_password() -> str:

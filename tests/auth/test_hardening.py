@@ -8,8 +8,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -158,15 +156,6 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
 
 
 # --- Redis outage -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path)
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        os.kill(server.proc.pid, signal.SIGCONT)
-    server.stop()
 
 
 async def _status(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> int:

@@ -56,6 +56,7 @@ BOOK_COLUMNS = (
     col(Book.owner_id),
     col(Book.rating_avg),
     col(Book.rating_count),
+    col(Book.rating_hist),
     col(Book.version),
     col(Book.created_at),
     col(Book.updated_at),

@@ -10,12 +10,14 @@ A re-import therefore never duplicates a book, and a crash loses at most the cur
 from __future__ import annotations
 
 import csv
+import io
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -34,16 +36,17 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, Insert
+from sqlalchemy.dialects.postgresql import JSONB, Insert, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.schema import CreateTable, DropTable
 
 from pagely.catalog.tags import set_tags
 from pagely.catalog.text import MAX_TAGS, add_search_words, normalise_tags
-from pagely.core.db import transaction
+from pagely.core.db import create_engine, create_sessionmaker, transaction
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.models import metadata
+from pagely.settings import Settings
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_LANGUAGE = "en"
@@ -77,33 +80,30 @@ _MAX_LENGTH = {"title": 500, "subtitle": 500, "publisher": 200}
 _MAX_AUTHOR_LENGTH = 200
 
 # Every ISO 639-1 code.
-_ISO_639_1 = frozenset(
+_ISO_639_1_CODES = (
     "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv "
     "cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht "
     "hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la "
     "lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj "
     "om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv "
-    "sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu".split(
-        " "
-    )
+    "sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu"
 )
+_ISO_639_1 = frozenset(_ISO_639_1_CODES.split())
 # ISO 639-2 (bibliographic and terminology) codes of the languages books are mostly written
 # in, and withdrawn 639-1 codes. Filipino has no 639-1 code: it is filed under Tagalog.
-_TO_639_1 = dict(
-    pair.split(":")
-    for pair in (
-        "afr:af alb:sq sqi:sq amh:am ara:ar arm:hy hye:hy aze:az baq:eu eus:eu bel:be ben:bn "
-        "bos:bs bre:br bul:bg bur:my mya:my cat:ca chi:zh zho:zh hrv:hr cze:cs ces:cs dan:da "
-        "dut:nl nld:nl eng:en epo:eo est:et fao:fo fil:tl fin:fi fre:fr fra:fr geo:ka kat:ka "
-        "ger:de deu:de gla:gd gle:ga glg:gl gre:el ell:el guj:gu hau:ha heb:he hin:hi hun:hu "
-        "ibo:ig ice:is isl:is ind:id ita:it jpn:ja kan:kn kaz:kk khm:km kor:ko kur:ku lao:lo "
-        "lat:la lav:lv lit:lt ltz:lb mac:mk mkd:mk mal:ml mao:mi mri:mi mar:mr may:ms msa:ms "
-        "mlt:mt mon:mn nep:ne nob:nb nno:nn nor:no pan:pa per:fa fas:fa pol:pl por:pt pus:ps "
-        "rum:ro ron:ro rus:ru san:sa sin:si slo:sk slk:sk slv:sl som:so spa:es srp:sr swa:sw "
-        "swe:sv tam:ta tat:tt tel:te tgl:tl tha:th tib:bo bod:bo tur:tr ukr:uk urd:ur uzb:uz "
-        "vie:vi wel:cy cym:cy xho:xh yid:yi yor:yo zul:zu iw:he in:id ji:yi jw:jv mo:ro"
-    ).split(" ")
+_TO_639_1_PAIRS = (
+    "afr:af alb:sq sqi:sq amh:am ara:ar arm:hy hye:hy aze:az baq:eu eus:eu bel:be ben:bn "
+    "bos:bs bre:br bul:bg bur:my mya:my cat:ca chi:zh zho:zh hrv:hr cze:cs ces:cs dan:da "
+    "dut:nl nld:nl eng:en epo:eo est:et fao:fo fil:tl fin:fi fre:fr fra:fr geo:ka kat:ka "
+    "ger:de deu:de gla:gd gle:ga glg:gl gre:el ell:el guj:gu hau:ha heb:he hin:hi hun:hu "
+    "ibo:ig ice:is isl:is ind:id ita:it jpn:ja kan:kn kaz:kk khm:km kor:ko kur:ku lao:lo "
+    "lat:la lav:lv lit:lt ltz:lb mac:mk mkd:mk mal:ml mao:mi mri:mi mar:mr may:ms msa:ms "
+    "mlt:mt mon:mn nep:ne nob:nb nno:nn nor:no pan:pa per:fa fas:fa pol:pl por:pt pus:ps "
+    "rum:ro ron:ro rus:ru san:sa sin:si slo:sk slk:sk slv:sl som:so spa:es srp:sr swa:sw "
+    "swe:sv tam:ta tat:tt tel:te tgl:tl tha:th tib:bo bod:bo tur:tr ukr:uk urd:ur uzb:uz "
+    "vie:vi wel:cy cym:cy xho:xh yid:yi yor:yo zul:zu iw:he in:id ji:yi jw:jv mo:ro"
 )
+_TO_639_1 = dict(pair.split(":") for pair in _TO_639_1_PAIRS.split())
 # "Several", "undetermined", "not a language": no single language to record, as if blank.
 _NO_LANGUAGE = frozenset({"mul", "und", "zxx", "mis"})
 
@@ -112,8 +112,9 @@ _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _INTEGER = re.compile(r"\d+(?:\.0*)?")
 
 
-class HeaderError(ValueError):
-    """The file cannot be imported at all: no header, or a required column is missing."""
+class UnreadableCatalog(ValueError):
+    """The file cannot be imported at all: unreadable, not UTF-8, not CSV, or a required
+    column is missing."""
 
 
 class RowError(ValueError):
@@ -168,7 +169,7 @@ def normalise_column_name(name: str) -> str:
 
 
 def map_columns(header: Sequence[str]) -> ColumnMap:
-    """Find the known columns in a header row; HeaderError when a required one is missing."""
+    """Find the known columns in a header row; UnreadableCatalog when a required one is missing."""
     positions: dict[str, int] = {}
     for i, name in enumerate(header):
         positions.setdefault(normalise_column_name(name), i)
@@ -179,7 +180,7 @@ def map_columns(header: Sequence[str]) -> ColumnMap:
             index[name] = found
     missing = [" or ".join(ALIASES[name]) for name in REQUIRED if name not in index]
     if missing:
-        raise HeaderError(f"missing required column: {', '.join(missing)}")
+        raise UnreadableCatalog(f"missing required column: {', '.join(missing)}")
     used = set(index.values())
     return ColumnMap(
         index=index,
@@ -329,31 +330,58 @@ def _popularity(columns: ColumnMap, cell: Callable[[str], str]) -> int:
     return min(_whole_number(columns, "popularity", raw), MAX_POPULARITY) if raw else 0
 
 
-def read_catalog(
-    lines: Iterable[str], *, today: date | None = None
-) -> tuple[ColumnMap, Iterator[BookRow | BadRow]]:
-    """Map the header (HeaderError when unusable) and parse the rows lazily. `lines` as from
-    a file opened with newline="" (quoted fields may span lines). A row that repeats an
+@dataclass(frozen=True)
+class Catalog:
+    columns: ColumnMap
+    rows: Iterator[BookRow | BadRow]  # parsed lazily, in file order
+    lines: int  # physical lines in the file, for a progress bar
+
+
+def read_catalog(lines: Iterable[str], *, today: date | None = None) -> Catalog:
+    """Map the header (UnreadableCatalog when unusable) and parse the rows lazily. `lines` as
+    from a file opened with newline="" (quoted fields may span lines). A row that repeats an
     earlier row's book (same ISBN, or no ISBN and the same title and authors) is a BadRow:
     the first one wins."""
     reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
-        raise HeaderError("the file is empty") from None
+        raise UnreadableCatalog("the file is empty") from None
     except csv.Error as exc:
-        raise HeaderError(f"line 1: {exc}") from None
+        raise UnreadableCatalog(f"line 1: {exc}") from None
     columns = map_columns(header)
-    return columns, _parse_rows(reader, columns, today)
+    return Catalog(columns, _parse_rows(reader, columns, today), 0)
 
 
-def _parse_rows(
-    reader: Iterator[list[str]], columns: ColumnMap, today: date | None
-) -> Iterator[BookRow | BadRow]:
+def open_catalog(path: Path, *, today: date | None = None) -> Catalog:
+    """Read a UTF-8 CSV file (a byte-order mark is fine) and map its header."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableCatalog(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text_ = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UnreadableCatalog(f"{path} is not UTF-8 text (line {line})") from None
+    catalog = read_catalog(io.StringIO(text_, newline=""), today=today)
+    lines = text_.count("\n") + (0 if text_.endswith("\n") else 1)
+    return Catalog(catalog.columns, catalog.rows, lines)
+
+
+def _parse_rows(reader: Any, columns: ColumnMap, today: date | None) -> Iterator[BookRow | BadRow]:
+    """`reader` is a csv.reader (its line_num gives where each record starts)."""
     first_seen: dict[object, int] = {}
-    end = reader.line_num  # type: ignore[attr-defined]  # csv.reader objects have it
-    for values in reader:
-        line, end = end + 1, reader.line_num  # type: ignore[attr-defined]
+    end: int = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader cannot resync after a broken record, so the file ends here.
+            raise UnreadableCatalog(f"line {end + 1}: {exc}") from None
+        line, end = end + 1, reader.line_num
         if not values or values == [""]:
             continue
         try:
@@ -368,22 +396,6 @@ def _parse_rows(
             continue
         first_seen[key] = line
         yield row
-
-
-def catalog_lines(text_: str) -> Iterator[str]:
-    """Lines of a decoded file, line endings kept, as csv.reader wants them."""
-    start = 0
-    while start < len(text_):
-        end = text_.find("\n", start)
-        if end < 0:
-            yield text_[start:]
-            return
-        yield text_[start : end + 1]
-        start = end + 1
-
-
-def count_lines(text_: str) -> int:
-    return text_.count("\n") + (0 if text_.endswith("\n") or not text_ else 1)
 
 
 # --- Writing --------------------------------------------------------------------------------
@@ -561,7 +573,7 @@ class _Batch:
             )
             .where(staged.isbn13.is_(None))
             .order_by(staged.line, books.created_at, books.id)
-            .distinct(staged.line)
+            .ext(distinct_on(staged.line))
             .subquery()
         )
         await session.execute(
@@ -613,15 +625,41 @@ async def import_catalog(
             on_progress(batch[-1].line)
 
     batch: list[BookRow] = []
-    for row in _tally(rows, report):
-        batch.append(row)
-        if len(batch) >= batch_size:
+    try:
+        for row in _tally(rows, report):
+            batch.append(row)
+            if len(batch) >= batch_size:
+                await flush(batch)
+                batch = []
+    except UnreadableCatalog:
+        if batch:  # the rows before a broken record go in, as earlier batches did
             await flush(batch)
-            batch = []
+        raise
     if batch:
         await flush(batch)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def run_import(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """For the CLI: an engine of its own for the length of the import."""
+    engine = create_engine(settings)
+    try:
+        return await import_catalog(
+            create_sessionmaker(engine),
+            catalog.columns,
+            catalog.rows,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        )
+    finally:
+        await engine.dispose()
 
 
 def check_catalog(

@@ -57,6 +57,7 @@ _CORRECTIONS = text(
         LIMIT 1
     ) AS best
     WHERE char_length(w.word) >= 3
+      AND numnode(plainto_tsquery('english', w.word)) > 0  -- never "correct" a stop word
       AND NOT EXISTS (SELECT 1 FROM search_words k WHERE k.word = w.word)
     """
 )

@@ -1,0 +1,96 @@
+"""Search on a small fixture catalog: relevance order, typo tolerance, filters with q."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from pagely.core.resources import Resources
+from tests.catalog.test_books import BOOKS
+from tests.support import bearer, make_user, sign_in
+
+CATALOG: list[dict[str, Any]] = [
+    {"title": "The Hobbit", "authors": ["J.R.R. Tolkien"], "tags": ["fantasy"],
+     "description": "A hobbit is swept into a quest for dragon gold."},
+    {"title": "The Fellowship of the Ring", "authors": ["J.R.R. Tolkien"], "tags": ["fantasy"],
+     "description": "The first part of the quest; the hobbit Frodo carries the ring."},
+    {"title": "Hobbit Recipes for Everyday Cooks", "authors": ["Ann Baker"], "tags": ["cooking"],
+     "description": "Second breakfasts."},
+    {"title": "The Hunger Games", "authors": ["Suzanne Collins"], "tags": ["dystopia"],
+     "description": "Games where children fight."},
+    {"title": "Catching Fire", "subtitle": "The Hunger Games, book two",
+     "authors": ["Suzanne Collins"], "tags": ["dystopia"], "description": "More games."},
+    {"title": "Dragon Cookbook", "authors": ["Chef Smaug"], "tags": ["cooking", "fantasy"],
+     "description": "Cooking with fire.", "language": "de"},
+]  # fmt: skip
+
+
+@pytest.fixture
+async def catalog(client: httpx.AsyncClient, resources: Resources) -> dict[str, str]:
+    user = await make_user(resources)
+    headers = bearer((await sign_in(client, user.email))["access_token"])
+    ids = {}
+    for book in CATALOG:
+        response = await client.post(BOOKS, json=book, headers=headers)
+        assert response.status_code == 201, response.text
+        ids[book["title"]] = response.json()["id"]
+    return ids
+
+
+async def _titles(client: httpx.AsyncClient, **params: Any) -> list[str]:
+    response = await client.get(BOOKS, params=params)
+    assert response.status_code == 200, response.text
+    return [b["title"] for b in response.json()["items"]]
+
+
+async def test_relevance_puts_title_and_author_matches_first(
+    client: httpx.AsyncClient, catalog: dict[str, str]
+) -> None:
+    hobbit = await _titles(client, q="hobbit")
+    assert hobbit[0] == "The Hobbit"
+    assert set(hobbit) == {"The Hobbit", "Hobbit Recipes for Everyday Cooks",
+                           "The Fellowship of the Ring"}  # fmt: skip
+    assert hobbit[-1] == "The Fellowship of the Ring"  # only in its description
+    assert (await _titles(client, q="hunger games"))[0] == "The Hunger Games"
+    assert await _titles(client, q="tolkien ring") == ["The Fellowship of the Ring"]
+    assert await _titles(client, q="collins", sort="title") == ["Catching Fire", "The Hunger Games"]
+    assert await _titles(client, q="cooking", tag="fantasy") == ["Dragon Cookbook"]
+    assert await _titles(client, q="cooking", language="en") == [
+        "Hobbit Recipes for Everyday Cooks"
+    ]
+    assert await _titles(client, q="the of and") == []  # only stop words
+    assert await _titles(client, q="zzzyx qqq") == []
+
+
+async def test_relevance_pages_with_a_cursor(
+    client: httpx.AsyncClient, catalog: dict[str, str]
+) -> None:
+    first = (await client.get(BOOKS, params={"q": "hobbit", "limit": 2})).json()
+    second = (await client.get(BOOKS, params={"q": "hobbit", "limit": 2,
+                                              "cursor": first["next_cursor"]})).json()  # fmt: skip
+    assert [b["title"] for b in first["items"] + second["items"]] == await _titles(
+        client, q="hobbit"
+    )
+    assert second["next_cursor"] is None
+
+
+async def test_typo_tolerance(
+    app: FastAPI, client: httpx.AsyncClient, catalog: dict[str, str]
+) -> None:
+    if not app.state.typo_tolerance:
+        if os.environ.get("PAGELY_REQUIRE_TRGM"):
+            pytest.fail("pg_trgm is missing but PAGELY_REQUIRE_TRGM is set (CI must not skip)")
+        pytest.skip("pg_trgm is not installed in this PostgreSQL: search has no typo tolerance")
+    assert (await _titles(client, q="tolkein hobit"))[0] == "The Hobbit"
+    assert (await _titles(client, q="huger games"))[0] == "The Hunger Games"
+    assert (await _titles(client, q="Colins"))[0] in {"The Hunger Games", "Catching Fire"}
+
+
+async def test_a_long_query_is_refused_fast(client: httpx.AsyncClient) -> None:
+    response = await client.get(BOOKS, params={"q": "word " * 100})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "query.q"
