@@ -326,3 +326,17 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     if server.proc is not None and server.proc.poll() is None:
         os.kill(server.proc.pid, signal.SIGCONT)
     server.stop()
+
+
+async def wait_for_counter(
+    resources: Resources, name: str, value: int, timeout: float = 5.0
+) -> dict[str, int]:
+    """The worker counts a delivery just after committing it: poll, do not race it."""
+    from pagely.core import metrics
+
+    deadline = time.monotonic() + timeout
+    while True:
+        counters = await metrics.read_counters(resources.redis)
+        if counters.get(name) == value or time.monotonic() > deadline:
+            return counters
+        await asyncio.sleep(0.05)

@@ -18,6 +18,7 @@ from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import (
     BodySizeLimitMiddleware,
+    RejectNulMiddleware,
     RequestContextMiddleware,
     TrustedHostMiddleware,
 )
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the last one added runs first. CORS is outermost so that every
     # response, the generic 500 included, carries its headers to a browser client.
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(RequestContextMiddleware)

@@ -15,6 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from pagely.catalog.tags import set_tags
+from pagely.catalog.text import add_search_words
 from pagely.core.isbn import isbn13_check_digit
 from pagely.core.passwords import hash_password
 from pagely.models import Book, Role, User
@@ -94,6 +96,9 @@ _FAMILY = [
 _PUBLISHERS = ["Lantern House", "Northwind Press", "Blue Heron Books", "Meridian", "Quire & Co."]
 _LANGUAGES = ["en", "en", "en", "fr", "de", "es", "it"]
 
+_GENRES = ["fiction", "mystery", "fantasy", "science-fiction", "history", "poetry",
+           "romance", "travel", "biography", "cooking"]  # fmt: skip
+
 DEMO_CATALOG_SIZE = 300
 
 
@@ -120,6 +125,7 @@ def demo_books(count: int = DEMO_CATALOG_SIZE, seed: int = 7) -> list[dict[str, 
                 "page_count": rng.randint(90, 900),
                 "language": rng.choice(_LANGUAGES),
                 "description": f"{title}, by {' and '.join(authors)}: a Pagely demo book.",
+                "tags": rng.sample(_GENRES, rng.choice([1, 2, 2, 3])),
             }
         )
     return books
@@ -167,6 +173,9 @@ async def seed_demo(session: AsyncSession, admin_email: str, admin_password: str
         insert(Book)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["isbn13"])
-        .returning(col(Book.id))
+        .returning(col(Book.id), col(Book.tags))
     )
-    return len(result.all())
+    inserted = result.all()
+    await set_tags(session, dict(inserted))
+    await add_search_words(session, [book_id for book_id, _ in inserted])
+    return len(inserted)

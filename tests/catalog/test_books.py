@@ -314,6 +314,8 @@ async def test_lists_and_tags_are_fresh_after_writes(
         ("POST", BOOKS, {"json": book_body(tags=["x"] * 21)}),
         ("POST", BOOKS, {"content": "title=x", "headers": {"Content-Type": "text/plain"}}),
         ("POST", BOOKS, {"content": "{not json", "headers": {"Content-Type": "application/json"}}),
+        ("POST", BOOKS, {"json": book_body(title="nul\x00byte")}),
+        ("GET", BOOKS, {"params": {"q": "nul\x00byte"}}),
         ("GET", BOOKS, {"params": {"limit": 0}}),
         ("GET", BOOKS, {"params": {"limit": 10000}}),
         ("GET", BOOKS, {"params": {"cursor": "garbage"}}),

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -152,6 +153,14 @@ def test_bad_rows_are_reported_by_line_while_the_valid_rows_parse() -> None:
     }
 
 
+def test_a_record_the_csv_reader_cannot_parse_ends_the_file_with_its_line() -> None:
+    too_big = "x" * 200_000  # over the csv module's field size limit
+    catalog = read_catalog(io.StringIO(f'title,authors\nA,B\n"{too_big}",C\n', newline=""))
+    assert isinstance(next(catalog.rows), BookRow)
+    with pytest.raises(UnreadableCatalog, match="line 3: field larger than field limit"):
+        next(catalog.rows)
+
+
 @pytest.mark.parametrize(
     ("year", "expected"),
     [
@@ -215,7 +224,7 @@ async def test_import_writes_goodbooks_rows_as_books(db_cleaner: Resources) -> N
     assert (hunger.published_date, hunger.language) == (date(2008, 1, 1), "en")
     assert hunger.popularity == 4780653
     # Ratings counted elsewhere are a popularity signal, never our own review aggregates.
-    assert (hunger.rating_count, hunger.rating_avg, hunger.owner_id) == (0, 0, None)
+    assert (hunger.rating_count, float(hunger.rating_avg), hunger.owner_id) == (0, 0.0, None)
     assert (republic.isbn13, republic.published_date, republic.language) == (None, None, "en")
     assert hunger.search_vector is not None
     async with db_cleaner.sessionmaker() as session:
@@ -336,7 +345,9 @@ async def test_tags_are_written_to_the_book_and_to_book_tags(db_cleaner: Resourc
     assert (await books_by_title(db_cleaner))["Dune"].tags == ["classics", "desert"]
 
 
-async def test_import_throughput(db_cleaner: Resources, report_measurement: object) -> None:
+async def test_import_throughput(
+    db_cleaner: Resources, report_measurement: Callable[[str], None]
+) -> None:
     header = "title,authors,isbn13,publication_year,language,ratings_count,tags,description"
     rows = [
         f"Generated Book {n},Author {n % 300}|Second Author {n % 7},{isbn13(n)},"
@@ -349,7 +360,6 @@ async def test_import_throughput(db_cleaner: Resources, report_measurement: obje
     assert (report.inserted, report.bad) == (5000, [])
     assert await count_books(db_cleaner) == 5000
     rate = report.books_per_second
-    assert callable(report_measurement)
     report_measurement(f"import of 5000 new books: {rate:.0f} books/s")
     assert rate > 1000
 
@@ -388,7 +398,7 @@ async def test_the_command_reports_bad_rows_and_a_summary(
     )
     dry = await asyncio.to_thread(run_cli, settings, tmp_path, str(csv_file), "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "dry run: 2 valid rows, 1 bad rows" in dry.stdout
+    assert "dry run: 2 valid rows, 1 bad row" in dry.stdout
     assert await count_books(db_cleaner) == 0
 
     done = await asyncio.to_thread(run_cli, settings, tmp_path, str(csv_file))
@@ -396,12 +406,12 @@ async def test_the_command_reports_bad_rows_and_a_summary(
     lines = done.stdout.splitlines()
     assert "line 3: isbn13: the ISBN-13 check digit is wrong" in lines
     assert "ignored columns: id, original_title, average_rating" in lines
-    assert "2 books: 2 inserted, 0 updated, 0 unchanged; 1 bad rows" in lines
+    assert "2 books: 2 inserted, 0 updated, 0 unchanged; 1 bad row" in lines
     assert any(line.endswith("books/s") for line in lines)
     assert await count_books(db_cleaner) == 2
 
     again = await asyncio.to_thread(run_cli, settings, tmp_path, str(csv_file), "--quiet")
-    assert "2 books: 0 inserted, 0 updated, 2 unchanged; 1 bad rows" in again.stdout
+    assert "2 books: 0 inserted, 0 updated, 2 unchanged; 1 bad row" in again.stdout
     assert await count_books(db_cleaner) == 2
 
 

@@ -17,6 +17,7 @@ from tests.support import (
     WorkerProcess,
     default_context,
     enqueue,
+    wait_for_counter,
     wait_for_status,
     worker_env,
 )
@@ -56,7 +57,7 @@ async def test_a_committed_email_arrives_with_both_parts_the_link_and_headers(
     assert row.attempts == 1
     assert row.sent_at is not None
     assert row.last_error is None
-    assert (await metrics.read_counters(resources.redis))[metrics.OUTBOX_SENT] == 1
+    assert (await wait_for_counter(resources, metrics.OUTBOX_SENT, 1))[metrics.OUTBOX_SENT] == 1
 
     # Nothing secret in the worker's logs: not the token, the link or the address.
     worker.stop()

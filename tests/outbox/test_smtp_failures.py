@@ -9,7 +9,14 @@ import httpx
 
 from pagely.core import metrics
 from pagely.core.resources import Resources
-from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
+from tests.support import (
+    SmtpSink,
+    StartWorker,
+    enqueue,
+    outbox_row,
+    wait_for_counter,
+    wait_for_status,
+)
 
 
 async def test_temporary_refusals_are_retried_with_backoff_until_delivered(
@@ -22,7 +29,7 @@ async def test_temporary_refusals_are_retried_with_backoff_until_delivered(
     row = await wait_for_status(resources, outbox_id, "sent")
     assert len(await smtp_sink.wait_for(1)) == 1
     assert row.attempts == 3
-    counters = await metrics.read_counters(resources.redis)
+    counters = await wait_for_counter(resources, metrics.OUTBOX_SENT, 1)
     assert counters[metrics.OUTBOX_RETRIED] == 2
     assert counters[metrics.OUTBOX_SENT] == 1
 

@@ -161,6 +161,8 @@ async def _signin(
     ip = _ip(request, settings)
     account = service.normalise_email(email)
     await resources.limiter.hit("signin_ip", settings.rate_limit_signin_ip, ip)
+    if "\x00" in email or "\x00" in password:  # the form route has no schema to refuse it
+        raise service.InvalidCredentials()
     await resources.limiter.check("signin_account", settings.rate_limit_signin_account, account)
     user = await service.authenticate(session, email, password)
     if user is None:

@@ -2,18 +2,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from pagely.auth.passwords import MAX_LENGTH, password_problem
 from pagely.models.user import Role
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """Request bodies: unknown fields (`role`, `is_verified` ...) are a 422, never ignored."""
+    """Request bodies: unknown fields (`role`, `is_verified` ...) are a 422, never ignored,
+    and no text may hold a NUL character (PostgreSQL refuses them)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        for name in type(self).model_fields:
+            if _has_nul(getattr(self, name)):
+                raise ValueError(f"{name}: NUL characters are not allowed")
+        return self
 
 
 def _check_password(value: str) -> str:

@@ -669,7 +669,7 @@ def check_catalog(
     report = ImportReport()
     started = time.perf_counter()
     for row in _tally(rows, report):
-        if on_progress and row.line % 1000 == 0:
+        if on_progress and report.valid % DEFAULT_BATCH_SIZE == 0:
             on_progress(row.line)
     report.seconds = time.perf_counter() - started
     return report
@@ -698,12 +698,13 @@ def summary_lines(report: ImportReport, columns: ColumnMap, *, dry_run: bool = F
             f"{len(report.undated)} rows without a usable year (BCE, zero or too far ahead) "
             f"imported without a date: lines {shown}{more}"
         )
+    bad = f"{len(report.bad)} bad row{'' if len(report.bad) == 1 else 's'}"
     if dry_run:
-        lines.append(f"dry run: {report.valid} valid rows, {len(report.bad)} bad rows")
+        lines.append(f"dry run: {report.valid} valid rows, {bad}")
     else:
         lines.append(
             f"{report.valid} books: {report.inserted} inserted, {report.updated} updated, "
-            f"{report.unchanged} unchanged; {len(report.bad)} bad rows"
+            f"{report.unchanged} unchanged; {bad}"
         )
     lines.append(f"{report.seconds:.2f}s, {report.books_per_second:.0f} books/s")
     return lines

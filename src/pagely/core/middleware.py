@@ -172,3 +172,22 @@ class BodySizeLimitMiddleware:
             413, f"Request body larger than {self.max_bytes} bytes", headers={"Connection": "close"}
         )
         await response(scope, receive, send)
+
+
+class RejectNulMiddleware:
+    """422 for a NUL character in the query string: PostgreSQL cannot store or compare text
+    holding one, so it must never reach a query. (JSON bodies are checked by the schemas.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+            response = error_response(
+                422,
+                "Validation failed",
+                details=[{"field": "query", "message": "NUL characters are not allowed"}],
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

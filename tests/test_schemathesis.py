@@ -1,0 +1,92 @@
+"""Schemathesis over every operation of the API, against a live server (uvicorn on a thread)
+with a signed-in, verified user: no server error, and every response matches the schema.
+The seed is pinned and the example count kept small, so a run is repeatable and quick."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, Phase, seed, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+from pagely.app import create_app
+from pagely.core.resources import Resources
+from pagely.devstack import free_port
+from pagely.settings import Settings, load_settings
+from tests.support import make_user
+
+UNLIMITED = "1000000/minute"
+
+
+@pytest.fixture(scope="module")
+def live_server(settings: Settings) -> Iterator[str]:
+    overrides = {
+        name: UNLIMITED for name in Settings.model_fields if name.startswith("rate_limit_")
+    }
+    app = create_app(settings.model_copy(update=overrides))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "live server exited"
+        assert time.monotonic() < deadline, "live server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture
+async def auth_headers(live_server: str, resources: Resources) -> dict[str, str]:
+    """A fresh verified user per operation: a generated logout cannot starve the next one."""
+    user = await make_user(resources)
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        signed = await client.post(
+            "/api/v1/auth/signin", json={"email": user.email, "password": "a-good-long-password"}
+        )
+    assert signed.status_code == 200, signed.text
+    return {"Authorization": f"Bearer {signed.json()['access_token']}"}
+
+
+# The schema does not depend on settings; an app that is never started provides it.
+schema = schemathesis.openapi.from_dict(create_app(load_settings(_env_file=None)).openapi())
+
+
+@schema.parametrize()
+@seed(20261120)
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_contract(case: Any, live_server: str, auth_headers: dict[str, str]) -> None:
+    case.call_and_validate(
+        base_url=live_server,
+        headers=auth_headers,
+        timeout=30,
+        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+    )
+
+
+def test_the_event_loop_is_not_shared() -> None:
+    # The live server runs its own loop on a thread; nothing here may touch it.
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
