@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 BIN := .venv/bin
 TEST_WORKERS ?= auto
 
-.PHONY: help install run test lint fmt migrate seed worker serve clean-dev
+.PHONY: help install run test lint fmt openapi browser-deps migrate seed worker serve clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,10 +30,19 @@ test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
 lint: .venv/.synced ## Format check, lint, strict types, migration drift
-	$(BIN)/ruff format --check src tests migrations
-	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations scripts
+	$(BIN)/ruff check src tests migrations scripts
 	$(BIN)/mypy
 	DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
+	$(BIN)/python scripts/openapi_guard.py openapi.json
+
+browser-deps: ## Install Debian's Chromium for the browser tests when it is missing
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+openapi: .venv/.synced ## Regenerate the committed openapi.json from the code
+	$(BIN)/pagely openapi --output openapi.json
 
 fmt: .venv/.synced ## Format and autofix
 	$(BIN)/ruff format src tests migrations

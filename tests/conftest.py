@@ -28,7 +28,13 @@ from pagely.models import metadata
 from pagely.settings import Settings, load_settings
 
 # Fixtures shared by every package: the SMTP sink, Celery workers, signed-in headers.
-from tests.support import admin_headers, own_redis, smtp_sink, start_worker  # noqa: F401
+from tests.support import (  # noqa: F401
+    admin_headers,
+    live_server,
+    own_redis,
+    smtp_sink,
+    start_worker,
+)
 
 RUN_ID_VAR = "PAGELY_TEST_RUN_ID"
 

@@ -17,13 +17,14 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from asgi_lifespan import LifespanManager
@@ -340,3 +341,38 @@ async def wait_for_counter(
         if counters.get(name) == value or time.monotonic() > deadline:
             return counters
         await asyncio.sleep(0.05)
+
+
+UNLIMITED = "1000000/minute"
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve `app` on a real socket (uvicorn on a thread with its own event loop)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "live server exited"
+        assert time.monotonic() < deadline, "live server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def live_server(settings: Settings) -> Iterator[str]:
+    """The API on a socket for clients that cannot call ASGI directly, with rate limits
+    lifted so generated traffic is not refused."""
+    overrides = {
+        name: UNLIMITED for name in Settings.model_fields if name.startswith("rate_limit_")
+    }
+    with serve(create_app(settings.model_copy(update=overrides))) as url:
+        yield url

@@ -5,15 +5,11 @@ The seed is pinned and the example count kept small, so a run is repeatable and 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, seed, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -23,33 +19,8 @@ from schemathesis.checks import (
 
 from pagely.app import create_app
 from pagely.core.resources import Resources
-from pagely.devstack import free_port
-from pagely.settings import Settings, load_settings
+from pagely.settings import load_settings
 from tests.support import make_user
-
-UNLIMITED = "1000000/minute"
-
-
-@pytest.fixture(scope="module")
-def live_server(settings: Settings) -> Iterator[str]:
-    overrides = {
-        name: UNLIMITED for name in Settings.model_fields if name.startswith("rate_limit_")
-    }
-    app = create_app(settings.model_copy(update=overrides))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "live server exited"
-        assert time.monotonic() < deadline, "live server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
 
 
 @pytest.fixture

@@ -25,10 +25,13 @@ from pagely.core.middleware import (
 from pagely.core.resources import Resources
 from pagely.health.router import router as health_router
 from pagely.notifications.router import router as notifications_router
+from pagely.openapi import build_openapi
 from pagely.outbox.router import router as outbox_router
 from pagely.settings import Settings, get_settings
 from pagely.users.router import router as users_router
 from pagely.web import STATIC_DIR
+from pagely.web.docs import install_docs
+from pagely.web.router import router as pages_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,10 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Bookstore backend: accounts, catalog, reviews, notifications.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
 
     install_error_handlers(app)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
     api = APIRouter(prefix=settings.api_prefix)
     api.include_router(auth_router)
@@ -64,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(outbox_router)
     api.include_router(notifications_router)
     app.include_router(health_router)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api)
     if settings.environment == "development" and settings.dev_mail_dir:

@@ -107,6 +107,22 @@ def seed() -> None:
         typer.echo(f"demo data ready: admin {settings.demo_admin_email}, {added} new books")
 
 
+@cli.command("openapi")
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Print the OpenAPI document (what `make openapi` commits as openapi.json)."""
+    import json
+
+    from pagely.app import create_app
+
+    document = json.dumps(create_app(load_settings(_env_file=None)).openapi(), indent=2) + "\n"
+    if output is None:
+        typer.echo(document, nl=False)
+    else:
+        output.write_text(document)
+
+
 @cli.command("import-books")
 def import_books(
     file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file with a header row.")],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 from fastapi.responses import HTMLResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import col, select
@@ -228,6 +228,9 @@ async def refresh_token(body: RefreshIn, session: SessionDep, resources: Resourc
     return await service.refresh(session, resources, claims)
 
 
+NO_BODY = LogoutIn()  # the body is optional; a generated client may omit it
+
+
 @router.post(
     "/logout",
     operation_id="auth_logout",
@@ -240,9 +243,9 @@ async def logout(
     principal: CurrentPrincipal,
     session: SessionDep,
     resources: ResourcesDep,
-    body: LogoutIn | None = None,
+    body: Annotated[LogoutIn, Body()] = NO_BODY,
 ) -> Response:
-    await service.logout(session, resources, principal, body.refresh_token if body else None)
+    await service.logout(session, resources, principal, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -260,13 +263,23 @@ async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", operation_id="auth_me", summary="My profile", responses={**E401, **E503})
+@router.get(
+    "/me",
+    operation_id="auth_me",
+    summary="My profile",
+    description="The signed-in user: id, email, name, role and whether the email is verified.",
+    responses={**E401, **E503},
+)
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.patch(
-    "/me", operation_id="auth_update_me", summary="Update my profile", responses={**E401, **E422}
+    "/me",
+    operation_id="auth_update_me",
+    summary="Update my profile",
+    description="Change the display name (trimmed; 1 to 100 characters).",
+    responses={**E401, **E422},
 )
 async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
     user.name = body.name
@@ -334,6 +347,8 @@ async def forgot_password(
     "/reset-password/{token}",
     operation_id="auth_reset_password_page",
     summary="Password-reset form (the link in the email)",
+    description="An HTML page with a form that posts to `POST /auth/reset-password`, or a page "
+    "explaining that the link expired or is not valid.",
     response_class=HTMLResponse,
 )
 async def reset_password_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
@@ -374,7 +389,11 @@ async def reset_password(body: ResetPasswordIn, request: Request, session: Sessi
 
 
 @router.get(
-    "/sessions", operation_id="auth_sessions", summary="My active sessions", responses={**E401}
+    "/sessions",
+    operation_id="auth_sessions",
+    summary="My active sessions",
+    description="Signed-in devices, most recently used first; `current` marks this one.",
+    responses={**E401},
 )
 async def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[SessionOut]:
     rows = (
@@ -414,6 +433,7 @@ class SessionNotFound(NotFound):
     "/sessions/{session_id}",
     operation_id="auth_revoke_session",
     summary="Sign out one session",
+    description="Ends one of my sessions: its refresh token stops working at once.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**E401, 404: {"model": ErrorEnvelope, "description": "No such session"}},
 )

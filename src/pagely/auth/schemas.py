@@ -61,7 +61,9 @@ class Accepted(BaseModel):
 
 
 class TokenIn(Strict):
-    token: str = Field(min_length=1, max_length=2048)
+    token: str = Field(
+        min_length=1, max_length=2048, examples=["eyJ1c2VyIjoi...the-token-from-the-email"]
+    )
 
 
 class VerifyOut(BaseModel):
@@ -69,12 +71,14 @@ class VerifyOut(BaseModel):
 
 
 class EmailIn(Strict):
-    email: EmailStr = Field(max_length=320)
+    email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
 
 
 class SigninIn(Strict):
     email: str = Field(min_length=1, max_length=320, examples=["ada@example.com"])
-    password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
+    password: str = Field(
+        min_length=1, max_length=MAX_LENGTH * 8, examples=["correct horse battery"]
+    )
     device: str | None = Field(
         default=None, max_length=100, description="A name for this device, shown in sessions."
     )
@@ -98,33 +102,44 @@ class TokenPair(BaseModel):
 
 
 class RefreshIn(Strict):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: str = Field(
+        min_length=1, max_length=4096, examples=["eyJhbGciOiJIUzI1NiJ9.refresh.token"]
+    )
 
 
 class LogoutIn(Strict):
-    refresh_token: str | None = Field(default=None, max_length=4096)
+    refresh_token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Also end the session this refresh token belongs to.",
+        examples=["eyJhbGciOiJIUzI1NiJ9.refresh.token"],
+    )
 
 
 class ProfilePatch(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, examples=["Ada King"])
 
     _name = field_validator("name")(_check_name)
 
 
 class PasswordIn(Strict):
-    password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
+    password: str = Field(
+        min_length=1, max_length=MAX_LENGTH * 8, examples=["correct horse battery"]
+    )
 
 
 class ChangePasswordIn(Strict):
-    current_password: str = Field(min_length=1, max_length=MAX_LENGTH * 8)
-    new_password: str = Field(min_length=1, max_length=1024)
+    current_password: str = Field(
+        min_length=1, max_length=MAX_LENGTH * 8, examples=["correct horse battery"]
+    )
+    new_password: str = Field(min_length=1, max_length=1024, examples=["a longer staple phrase"])
 
     _password = field_validator("new_password")(_check_password)
 
 
 class ResetPasswordIn(Strict):
-    token: str = Field(min_length=1, max_length=2048)
-    new_password: str = Field(min_length=1, max_length=1024)
+    token: str = Field(min_length=1, max_length=2048, examples=["the-token-from-the-email"])
+    new_password: str = Field(min_length=1, max_length=1024, examples=["a longer staple phrase"])
 
     _password = field_validator("new_password")(_check_password)
 
@@ -145,5 +160,5 @@ class UserAdminOut(UserOut):
 
 
 class UserAdminPatch(Strict):
-    role: Role | None = None
-    is_active: bool | None = None
+    role: Role | None = Field(default=None, examples=["moderator"])
+    is_active: bool | None = Field(default=None, examples=[True])

@@ -449,6 +449,7 @@ async def create_review(
     "/books/{book_id}/reviews/me",
     operation_id="reviews_update_mine",
     summary="Edit my review of a book",
+    description="Only the fields sent change; a new rating updates the book's aggregates.",
     responses=documented(401, 403, 404, 422, 503),
 )
 async def update_my_review(
@@ -468,6 +469,7 @@ async def update_my_review(
     "/books/{book_id}/reviews/me",
     operation_id="reviews_delete_mine",
     summary="Delete my review of a book",
+    description="The book's aggregates are updated in the same transaction.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=documented(401, 404, 422, 503),
 )

@@ -159,7 +159,7 @@ class ReviewIn(Strict):
 
 
 class ReviewPatch(Strict):
-    rating: Rating | None = None
+    rating: Rating | None = Field(default=None, examples=[4])
     title: ReviewTitle | None = None
     body: ReviewBody | None = None
 

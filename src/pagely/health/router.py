@@ -31,7 +31,12 @@ class Readiness(BaseModel):
     checks: dict[str, DependencyStatus]
 
 
-@router.get("/health", operation_id="health_live", summary="Liveness: the process is up")
+@router.get(
+    "/health",
+    operation_id="health_live",
+    summary="Liveness: the process is up",
+    description="Touches no dependency: for a load balancer's or orchestrator's liveness probe.",
+)
 async def live() -> Liveness:
     return Liveness()
 
@@ -74,6 +79,8 @@ async def _check(
     "/health/ready",
     operation_id="health_ready",
     summary="Readiness: PostgreSQL, Redis and the Celery broker answer",
+    description="200 when every dependency answers within the service timeout, else 503 "
+    "naming the ones that do not: take the instance out of rotation until it recovers.",
     responses={503: {"model": Readiness, "description": "A dependency is down"}},
 )
 async def ready(resources: ResourcesDep) -> JSONResponse:

@@ -31,6 +31,7 @@ router = APIRouter(prefix="/notifications", tags=["notifications"], responses=do
     "/preferences",
     operation_id="notifications_get_preferences",
     summary="My notification preferences",
+    description="Which notifications also come by email.",
 )
 async def get_preferences(user: CurrentUser) -> NotificationPreferences:
     return NotificationPreferences.of(user)

@@ -65,7 +65,9 @@ class NotificationPreferencesPatch(Strict):
     """Only the fields sent change. Values must be JSON booleans (`"yes"` or `1` is a 422)."""
 
     email_on_review: StrictBool | None = Field(
-        default=None, description="Email me when someone reviews one of my books."
+        default=None,
+        description="Email me when someone reviews one of my books.",
+        examples=[False],
     )
 
     @field_validator("email_on_review")

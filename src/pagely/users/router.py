@@ -92,6 +92,7 @@ async def _user(session: SessionDep, user_id: uuid.UUID) -> User:
     "/{user_id}",
     operation_id="users_get",
     summary="One user",
+    description="Everything an admin sees about one account.",
     responses=documented(404, 422),
 )
 async def get_user(_: AdminUser, session: SessionDep, user_id: uuid.UUID) -> UserAdminOut:

@@ -1,0 +1,175 @@
+"""The pages as a person uses them, in a real browser (Playwright driving Debian's Chromium):
+verification and password reset from the development mail page, bad links, Swagger UI, the
+landing page, on a phone-sized viewport. A failing journey leaves a screenshot in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pagely.app import create_app
+from pagely.devstack import SmtpSink as MaildirSink
+from pagely.settings import Settings
+from tests.support import UNLIMITED, StartWorker, serve
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "a-good-long-password"
+PHONE = {"width": 390, "height": 844}
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    message = "Chromium is not installed (apt-get install chromium); browser tests need it"
+    if os.environ.get("PAGELY_REQUIRE_BROWSER"):
+        pytest.fail(message + " and PAGELY_REQUIRE_BROWSER is set (CI must not skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    executable = _chromium()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    opened = await context.new_page()
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        await opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    await context.close()
+
+
+@pytest.fixture
+def site(settings: Settings, tmp_path: Path, start_worker: StartWorker) -> Iterator[str]:
+    """A development-mode server with the mail page, and a worker delivering into its sink."""
+    sink = MaildirSink(tmp_path)
+    _, port, maildir = sink.start()
+    limits = {name: UNLIMITED for name in Settings.model_fields if name.startswith("rate_limit_")}
+    app = create_app(
+        settings.model_copy(
+            update={"environment": "development", "dev_mail_dir": maildir, **limits}
+        )
+    )
+    try:
+        with serve(app) as url:
+            start_worker(smtp_port=port, public_base_url=url)
+            yield url
+    finally:
+        sink.stop()
+
+
+async def _post(url: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.post(url, **kwargs)
+
+
+async def _open_mail(page: Any, site: str, subject: str) -> None:
+    await page.goto(f"{site}/dev/mail")
+    for _ in range(60):  # the worker delivers within a second or two
+        link = page.get_by_role("link", name=subject)
+        if await link.count():
+            await link.first.click()
+            return
+        await page.wait_for_timeout(250)
+        await page.reload()
+    raise AssertionError(f"no mail with subject {subject!r} on the mail page")
+
+
+async def test_register_then_verify_from_the_mail_page(page: Any, site: str) -> None:
+    body = {"email": "reader@example.com", "password": PASSWORD, "name": "Reader"}
+    assert (await _post(f"{site}/api/v1/auth/register", json=body)).status_code == 202
+    await _open_mail(page, site, "Confirm your email address")
+    frame = page.frame_locator("iframe.mail")
+    assert await frame.get_by_text("Welcome, Reader").count() >= 1  # the HTML part, sandboxed
+    await page.locator('.card a[href*="/auth/verify/"]').first.click()
+    await page.wait_for_load_state()
+    await page.get_by_role("heading", name="Your email is verified").wait_for()
+    deep_link = page.get_by_role("link", name=re.compile("Open Pagely"))
+    assert await deep_link.get_attribute("href") == "pagely://verified"
+
+
+async def test_forgot_password_then_reset_through_the_form(page: Any, site: str) -> None:
+    body = {"email": "forgetful@example.com", "password": PASSWORD, "name": "Forgetful"}
+    assert (await _post(f"{site}/api/v1/auth/register", json=body)).status_code == 202
+    forgot = await _post(f"{site}/api/v1/auth/forgot-password", json={"email": body["email"]})
+    assert forgot.status_code == 202
+    await _open_mail(page, site, "Reset your Pagely password")
+    await page.locator('.card a[href*="/auth/reset-password/"]').first.click()
+    await page.wait_for_load_state()
+
+    field = page.get_by_label("New password")
+    await field.fill("short")
+    await page.get_by_role("button", name="Set new password").click()
+    assert "8 to 128 characters" in await page.get_by_role("alert").inner_text()
+
+    await field.fill("password")  # long enough for the page, refused by the server as too common
+    await page.get_by_role("button", name="Set new password").click()
+    await page.wait_for_timeout(500)
+    assert "common" in (await page.get_by_role("alert").inner_text()).lower()
+
+    await field.fill("a brand new long passphrase")
+    await page.get_by_role("button", name="Set new password").click()
+    await page.get_by_role("heading", name="Password changed").wait_for()
+    new = {"email": body["email"], "password": "a brand new long passphrase"}
+    signed = await _post(f"{site}/api/v1/auth/signin", json=new)
+    assert signed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/api/v1/auth/verify/garbage-token", "This link is not valid"),
+        ("/api/v1/auth/reset-password/garbage-token", "This link is not valid"),
+    ],
+)
+async def test_a_bad_link_shows_a_helpful_page(
+    page: Any, site: str, path: str, heading: str
+) -> None:
+    response = await page.goto(site + path)
+    assert response.status == 400
+    assert await page.get_by_role("heading", name=heading).is_visible()
+    assert "Traceback" not in await page.content()
+
+
+async def test_swagger_ui_loads_offline_and_lists_the_operations(page: Any, site: str) -> None:
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(site) else None)
+    await page.goto(f"{site}/docs")
+    await page.locator(".opblock").first.wait_for(timeout=15_000)
+    assert await page.locator(".opblock").count() > 40
+    assert await page.get_by_text("/api/v1/books/{book_id}").first.is_visible()
+    assert await page.get_by_role("button", name=re.compile("Authorize")).is_visible()
+    assert outside == []  # no CDN, no fonts
+
+
+async def test_landing_page_and_accessibility_basics(page: Any, site: str) -> None:
+    await page.goto(site + "/")
+    docs = page.get_by_role("link", name="Interactive documentation")
+    assert await docs.get_attribute("href") == "/docs"
+    redoc = page.get_by_role("link", name="Reference documentation")
+    assert await redoc.get_attribute("href") == "/redoc"
+    assert await page.locator("html").get_attribute("lang") == "en"
+    viewport = await page.locator("meta[name=viewport]").get_attribute("content")
+    assert "width=device-width" in viewport
+    # Nothing wider than a phone's screen.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -1,0 +1,126 @@
+"""The OpenAPI contract a generated client lives on: complete operations, documented errors
+in the envelope, a committed snapshot that must match the code, and the breaking-change
+guard."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pagely.app import create_app
+from pagely.openapi import TAGS
+from pagely.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT = ROOT / "openapi.json"
+ENVELOPE = "#/components/schemas/ErrorEnvelope"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    document: dict[str, Any] = create_app(load_settings(_env_file=None)).openapi()
+    return document
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+
+
+def test_the_committed_snapshot_matches_the_code(spec: dict[str, Any]) -> None:
+    committed = json.loads(SNAPSHOT.read_text())
+    assert committed == json.loads(json.dumps(spec)), "openapi.json is stale: run `make openapi`"
+
+
+def test_every_operation_is_complete(spec: dict[str, Any]) -> None:
+    ids = [op["operationId"] for _, _, op in _operations(spec)]
+    assert len(ids) == len(set(ids))
+    tags = {t["name"] for t in TAGS}
+    schemas = spec["components"]["schemas"]
+    for method, path, op in _operations(spec):
+        where = f"{method} {path}"
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)+", op["operationId"]), where
+        assert op.get("summary"), where
+        assert op.get("description"), where
+        assert op.get("tags"), where
+        assert set(op["tags"]) <= tags, where
+        responses = op["responses"]
+        success = [code for code in responses if code.startswith("2")]
+        assert success, where
+        for code, response in responses.items():
+            # Readiness answers its per-dependency report with the 503, by design.
+            if code[0] in "45" and op["operationId"] != "health_ready":
+                assert response["content"]["application/json"]["schema"] == {"$ref": ENVELOPE}, (
+                    f"{where} {code}"
+                )
+        if op.get("security"):
+            assert "401" in responses, where
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in responses, where
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            ref = next(v["$ref"] for v in [body["schema"], *body["schema"].get("anyOf", [])]
+                       if "$ref" in v)  # fmt: skip
+            schema = schemas[ref.rsplit("/", 1)[-1]]
+            has_example = "examples" in schema or any(
+                "examples" in prop or "example" in prop for prop in schema["properties"].values()
+            )
+            assert has_example, f"{where}: request body without an example"
+
+
+def test_security_is_declared(spec: dict[str, Any]) -> None:
+    scheme = spec["components"]["securitySchemes"]["OAuth2PasswordBearer"]
+    assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    by_id = {op["operationId"]: op for _, _, op in _operations(spec)}
+    assert by_id["auth_me"]["security"] == [{"OAuth2PasswordBearer": []}]
+    assert by_id["books_create"]["security"]
+    assert "security" not in by_id["books_list"]
+    assert "security" not in by_id["auth_signin"]
+
+
+# --- the breaking-change guard -------------------------------------------------------------
+
+
+def _guard() -> Any:
+    loaded = importlib.util.spec_from_file_location(
+        "openapi_guard", ROOT / "scripts/openapi_guard.py"
+    )
+    assert loaded is not None
+    assert loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
+
+
+def test_the_guard_flags_what_breaks_a_client(spec: dict[str, Any]) -> None:
+    guard = _guard()
+    assert guard.breaking_changes(spec, spec) == []
+
+    removed_op = copy.deepcopy(spec)
+    del removed_op["paths"]["/api/v1/tags"]
+    assert "removed operation: GET /api/v1/tags" in guard.breaking_changes(spec, removed_op)
+
+    removed_field = copy.deepcopy(spec)
+    del removed_field["components"]["schemas"]["BookOut"]["properties"]["isbn10"]
+    problems = guard.breaking_changes(spec, removed_field)
+    assert "removed response field: GET /api/v1/books/{book_id} 200 .isbn10" in problems
+    assert "removed response field: GET /api/v1/books 200 .items[].isbn10" in problems
+
+    new_required = copy.deepcopy(spec)
+    review_in = new_required["components"]["schemas"]["ReviewIn"]
+    review_in["properties"]["mood"] = {"type": "string"}
+    review_in["required"].append("mood")
+    assert (
+        "new required request field: POST /api/v1/books/{book_id}/reviews .mood"
+        in guard.breaking_changes(spec, new_required)
+    )
+
+    additive = copy.deepcopy(spec)
+    additive["components"]["schemas"]["BookOut"]["properties"]["cover_url"] = {"type": "string"}
+    additive["components"]["schemas"]["ReviewIn"]["properties"]["mood"] = {"type": "string"}
+    assert guard.breaking_changes(spec, additive) == []
