@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 BIN := .venv/bin
 TEST_WORKERS ?= auto
 
-.PHONY: help install run test lint fmt openapi browser-deps migrate seed worker serve clean-dev
+.PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke migrate seed worker serve clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,11 +30,25 @@ test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
 lint: .venv/.synced ## Format check, lint, strict types, migration drift
-	$(BIN)/ruff format --check src tests migrations scripts
-	$(BIN)/ruff check src tests migrations scripts
+	$(BIN)/ruff format --check src tests migrations scripts bench
+	$(BIN)/ruff check src tests migrations scripts bench
 	$(BIN)/mypy
 	DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
 	$(BIN)/python scripts/openapi_guard.py openapi.json
+
+bench-deps: ## Install wrk (the load generator) when it is missing
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q wrk; }
+
+bench: .venv/.synced bench-deps ## Benchmark against bare references (BOOKS=100000; see docs/performance.md)
+	$(BIN)/python -m bench --books $(or $(BOOKS),100000)
+
+bench-scale: .venv/.synced bench-deps ## Scenarios 4-6 at 10k, 100k and 1M books
+	$(BIN)/python -m bench --scale
+
+bench-smoke: .venv/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario (CI)
+	$(BIN)/python -m bench --smoke --workers 1
 
 browser-deps: ## Install Debian's Chromium for the browser tests when it is missing
 	@command -v chromium >/dev/null || { \

@@ -1,0 +1,245 @@
+"""A synthetic catalog with realistic field sizes: books (titles, authors, descriptions, tags,
+dates, popularity), users and reviews, written with COPY so 100,000 books take seconds."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from pagely.core.isbn import isbn13_check_digit
+from pagely.core.passwords import hash_password_sync
+
+PASSWORD = "bench-password-long-enough"
+SEED = 20261120
+_CONSONANTS = "bcdfghjklmnprstvwz"
+_VOWELS = "aeiou"
+_TAGS = [
+    "fiction",
+    "mystery",
+    "fantasy",
+    "science-fiction",
+    "history",
+    "poetry",
+    "romance",
+    "travel",
+    "biography",
+    "cooking",
+    "thriller",
+    "horror",
+    "classics",
+    "young-adult",
+    "children",
+    "philosophy",
+    "science",
+    "art",
+    "music",
+    "business",
+    "self-help",
+    "humor",
+    "memoir",
+    "war",
+    "crime",
+    "politics",
+    "religion",
+    "sports",
+    "nature",
+    "economics",
+]
+_LANGUAGES = ["en"] * 14 + ["fr", "de", "es", "it", "pt", "nl"]
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(
+        rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(rng.choice([2, 2, 3, 3, 4]))
+    )
+
+
+def vocabulary(size: int = 4000) -> list[str]:
+    rng = random.Random(SEED)
+    words: dict[str, None] = {}
+    while len(words) < size:
+        words.setdefault(_word(rng), None)
+    return list(words)
+
+
+def search_words(count: int = 200) -> list[str]:
+    """Words scenario 6 searches for: a spread of common and rarer title words."""
+    words = vocabulary()
+    return [words[int(len(words) * (i / count) ** 2)] for i in range(count)]
+
+
+class Catalog:
+    def __init__(self, books: int) -> None:
+        self.rng = random.Random(SEED)
+        self.words = vocabulary()
+        # Zipf-like: a few words are everywhere, most are rare.
+        self.weights = [1 / (rank + 1) for rank in range(len(self.words))]
+        self.authors = [f"{self._cap()} {self._cap()}" for _ in range(max(50, books // 20))]
+        self.publishers = [
+            f"{self._cap()} {self.rng.choice(['Press', 'Books', 'House'])}" for _ in range(80)
+        ]
+        self.now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def _cap(self) -> str:
+        return self.rng.choice(self.words).capitalize()
+
+    def words_of(self, count: int) -> list[str]:
+        return self.rng.choices(self.words, self.weights, k=count)
+
+    def book(self, n: int, owners: list[uuid.UUID]) -> tuple[Any, ...]:
+        rng = self.rng
+        title = " ".join(self.words_of(rng.randint(2, 6))).capitalize()
+        description = " ".join(self.words_of(rng.randint(40, 140))).capitalize() + "."
+        first12 = f"979{n:09d}"
+        created = self.now - timedelta(seconds=rng.randint(0, 3 * 365 * 86400))
+        return (
+            uuid.UUID(int=rng.getrandbits(128), version=4),
+            title,
+            rng.choice([None, None, None, " ".join(self.words_of(3)).capitalize()]),
+            rng.sample(self.authors, rng.choice([1, 1, 1, 2])),
+            first12 + isbn13_check_digit(first12),
+            rng.choice(self.publishers),
+            date(rng.randint(1900, 2025), rng.randint(1, 12), rng.randint(1, 28))
+            if rng.random() > 0.05
+            else None,
+            rng.randint(60, 1200),
+            rng.choice(_LANGUAGES),
+            description,
+            rng.sample(_TAGS, rng.choice([1, 2, 2, 3])),
+            rng.choice(owners),
+            int(math.exp(rng.gauss(5, 2))),
+            created,
+            created,
+        )
+
+
+BOOK_COLUMNS = [
+    "id",
+    "title",
+    "subtitle",
+    "authors",
+    "isbn13",
+    "publisher",
+    "published_date",
+    "page_count",
+    "language",
+    "description",
+    "tags",
+    "owner_id",
+    "popularity",
+    "created_at",
+    "updated_at",
+]
+
+
+async def populated(conn: asyncpg.Connection, books: int) -> bool:
+    exists = await conn.fetchval("SELECT to_regclass('bench_meta') IS NOT NULL")
+    return bool(exists) and await conn.fetchval("SELECT books FROM bench_meta") == books
+
+
+async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await populated(conn, books):
+            log(f"bench data: {books} books already there")
+            return
+        await conn.execute(
+            "TRUNCATE books, users, tags, book_tags, reviews, search_words, notifications, "
+            "idempotency_keys, auth_sessions, outbox CASCADE"
+        )
+        password_hash = hash_password_sync(PASSWORD)
+        user_ids = [uuid.uuid4() for _ in range(users)]
+        await conn.copy_records_to_table(
+            "users",
+            records=[
+                (
+                    uid,
+                    f"bench{i}@example.com",
+                    f"Bench Reader {i}",
+                    password_hash,
+                    "user",
+                    True,
+                    True,
+                    0,
+                    i == 0 or True,
+                )
+                for i, uid in enumerate(user_ids)
+            ],
+            columns=[
+                "id",
+                "email",
+                "name",
+                "password_hash",
+                "role",
+                "is_verified",
+                "is_active",
+                "token_version",
+                "email_on_review",
+            ],
+        )
+        catalog = Catalog(books)
+        started = datetime.now(UTC)
+        chunk = 20_000
+        for start in range(0, books, chunk):
+            records = [catalog.book(n, user_ids) for n in range(start, min(books, start + chunk))]
+            await conn.copy_records_to_table("books", records=records, columns=BOOK_COLUMNS)
+            log(f"bench data: {min(books, start + chunk)}/{books} books")
+        await conn.execute(
+            "INSERT INTO tags (slug) SELECT DISTINCT unnest(tags) FROM books ON CONFLICT DO NOTHING"
+        )
+        await conn.execute(
+            """
+            INSERT INTO book_tags (book_id, tag_id, position)
+            SELECT b.id, t.id, (u.ord - 1)::smallint
+            FROM books b, unnest(b.tags) WITH ORDINALITY AS u(slug, ord)
+            JOIN tags t ON t.slug = u.slug
+            """
+        )
+        # Reviews: a fifth of the books, one to five each, by distinct users.
+        rng = random.Random(SEED + 1)
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM books TABLESAMPLE SYSTEM (20)")]
+        reviews = []
+        for book_id in ids:
+            for user_id in rng.sample(user_ids, rng.randint(1, 5)):
+                text = " ".join(catalog.words_of(rng.randint(10, 60)))
+                reviews.append((user_id, book_id, rng.randint(1, 5), None, text))
+        await conn.copy_records_to_table(
+            "reviews", records=reviews, columns=["user_id", "book_id", "rating", "title", "body"]
+        )
+        await conn.execute(
+            """
+            UPDATE books SET rating_count = r.n, rating_sum = r.s, rating_avg = r.a,
+                             rating_hist = r.h
+            FROM (SELECT book_id, count(*) AS n, sum(rating) AS s, round(avg(rating), 2) AS a,
+                         ARRAY[count(*) FILTER (WHERE rating = 1),
+                               count(*) FILTER (WHERE rating = 2),
+                               count(*) FILTER (WHERE rating = 3),
+                               count(*) FILTER (WHERE rating = 4),
+                               count(*) FILTER (WHERE rating = 5)] AS h
+                  FROM reviews GROUP BY book_id) r
+            WHERE books.id = r.book_id
+            """
+        )
+        await conn.execute(
+            """
+            INSERT INTO search_words (word)
+            SELECT DISTINCT left(w, 100) FROM books,
+              regexp_split_to_table(lower(title || ' ' || array_to_string(authors, ' ')),
+                                    '[^[:alnum:]]+') w
+            WHERE char_length(w) >= 3
+            ON CONFLICT DO NOTHING
+            """
+        )
+        await conn.execute("ANALYZE")
+        await conn.execute("CREATE TABLE IF NOT EXISTS bench_meta (books int)")
+        await conn.execute("DELETE FROM bench_meta")
+        await conn.execute("INSERT INTO bench_meta VALUES ($1)", books)
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        log(f"bench data: {books} books, {len(reviews)} reviews in {seconds:.1f}s")
+    finally:
+        await conn.close()
