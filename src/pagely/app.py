@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -63,17 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
-    api = APIRouter(prefix=settings.api_prefix)
-    api.include_router(auth_router)
-    api.include_router(users_router)
-    api.include_router(books_router)
-    api.include_router(reviews_router)
-    api.include_router(outbox_router)
-    api.include_router(notifications_router)
+    # Included straight into the app (not through a prefix router): routing walks one level
+    # less per request. The hottest routes (books) are matched first.
+    for router in (
+        books_router,
+        reviews_router,
+        auth_router,
+        notifications_router,
+        users_router,
+        outbox_router,
+    ):
+        app.include_router(router, prefix=settings.api_prefix)
     app.include_router(health_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(api)
     if settings.environment == "development" and settings.dev_mail_dir:
         from pagely.devmail.router import router as devmail_router
 

@@ -197,9 +197,9 @@ async def get_by_isbn(isbn: str, request: Request, session: SessionDep) -> Respo
     response_model=BookOut,
     responses={304: {"description": "Not modified"}, **documented(404, 422, 503)},
 )
-async def get_book(
-    book_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep
-) -> Response:
+async def get_book(book_id: uuid.UUID, request: Request, resources: ResourcesDep) -> Response:
+    # No request-scoped session: a cache hit never touches PostgreSQL, so it does not pay
+    # for creating one either.
     cache = cache_of(resources)
     cached = await cache.get_book(book_id)
     if cached is not None:
@@ -207,7 +207,8 @@ async def get_book(
         if not body:
             raise books.BookNotFound()
         return _json(request, body, books.etag(version))
-    row = await books.get(session, book_id)
+    async with resources.sessionmaker() as session:
+        row = await books.get(session, book_id)
     if row is None:
         raise books.BookNotFound()
     body = books.book_json(row)

@@ -72,6 +72,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
     )
+    # No caller lookup (file, line, function) per record: our lines never print it, and the
+    # frame walk was a measurable part of every request (see docs/performance.md).
+    logging._srcfile = None
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.set_name(_HANDLER_NAME)

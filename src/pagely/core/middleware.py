@@ -7,8 +7,8 @@ TrustedHost -> BodySizeLimit -> the app.
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -43,7 +43,7 @@ class RequestContextMiddleware:
             return
         incoming = _header(scope, b"x-request-id")
         request_id = (
-            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)
         )
         token = request_id_var.set(request_id)
         start = time.perf_counter()

@@ -22,7 +22,7 @@ def create_redis(settings: Settings, *, url: str | None = None) -> Redis:
     )
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.resources.redis
     return redis
 

@@ -88,7 +88,7 @@ class Resources:
         await self.engine.dispose()
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
