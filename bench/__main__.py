@@ -106,7 +106,7 @@ end
 init = function(args) n = 0 end
 request = function()
   n = n + 1
-  local book = ids[((slot - 1) * 5000 + n - 1) %% #ids + 1]
+  local book = ids[((slot - 1) * 5000 + RUN * 600 + n - 1) %% #ids + 1]
   return wrk.format("POST", "/api/v1/books/" .. book .. "/reviews",
     {["Authorization"] = "Bearer " .. tokens[slot], ["Content-Type"] = "application/json"},
     '{"rating": ' .. math.random(1, 5) .. ', "body": "Benchmark review text of a modest size."}')
@@ -305,20 +305,25 @@ class Bench:
         self,
         name: str,
         server: Server,
-        script: str,
+        script: str | Any,
         *,
         connections: int | None = None,
         threads: int | None = None,
     ) -> Result:
         c = connections or self.o.connections
         t = threads or min(c, 2)
+
+        # A script may depend on the run (0 is the warm-up), so writes never repeat a key.
+        def text(run: int) -> str:
+            return script(run) if callable(script) else str(script)
+
         if self.o.warmup:
-            wrk(server.url, script, connections=c, threads=t, seconds=self.o.warmup)
+            wrk(server.url, text(0), connections=c, threads=t, seconds=self.o.warmup)
         runs = []
         with server.sampling():
-            for _ in range(self.o.repeats):
+            for run in range(1, self.o.repeats + 1):
                 runs.append(
-                    wrk(server.url, script, connections=c, threads=t, seconds=self.o.duration)
+                    wrk(server.url, text(run), connections=c, threads=t, seconds=self.o.duration)
                 )
         result = Result(
             scenario=name,
@@ -453,12 +458,12 @@ class Bench:
                 connections=writers,
                 threads=writers,
             )
-            tokens = [self.sign_in(base, f"bench{n}@example.com") for n in range(1, writers + 1)]
+            tokens = [self.sign_in(base, f"writer{n}@example.com") for n in range(writers)]
             review_ids = self.book_ids(base, min(self.o.books, 40_000))
             out["7b"] = self.measure(
                 "7 POST review",
                 server,
-                _REVIEW % (_lua_list(review_ids), _lua_list(tokens)),
+                lambda run: f"RUN = {run}\n" + _REVIEW % (_lua_list(review_ids), _lua_list(tokens)),
                 connections=writers,
                 threads=writers,
             )

@@ -3,6 +3,7 @@ dates, popularity), users and reviews, written with COPY so 100,000 books take s
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import uuid
@@ -59,7 +60,11 @@ def _word(rng: random.Random) -> str:
     )
 
 
-def vocabulary(size: int = 4000) -> list[str]:
+DATA_VERSION = 2  # bump when the generator changes: a bench database is rebuilt
+WRITERS = 16  # users who own nothing and have reviewed nothing: scenario 7 writes as them
+
+
+def vocabulary(size: int = 30_000) -> list[str]:
     rng = random.Random(SEED)
     words: dict[str, None] = {}
     while len(words) < size:
@@ -68,17 +73,22 @@ def vocabulary(size: int = 4000) -> list[str]:
 
 
 def search_words(count: int = 200) -> list[str]:
-    """Words scenario 6 searches for: a spread of common and rarer title words."""
+    """Words scenario 6 searches for, spread evenly in log-frequency from common words (in
+    about a tenth of the books) to rare ones (a handful)."""
     words = vocabulary()
-    return [words[int(len(words) * (i / count) ** 2)] for i in range(count)]
+    low, high = math.log(100), math.log(20_000)
+    return [words[int(math.exp(low + (high - low) * i / (count - 1)))] for i in range(count)]
 
 
 class Catalog:
     def __init__(self, books: int) -> None:
         self.rng = random.Random(SEED)
         self.words = vocabulary()
-        # Zipf-like: a few words are everywhere, most are rare.
-        self.weights = [1 / (rank + 1) for rank in range(len(self.words))]
+        # Zipf-Mandelbrot, as content words in real text (stop words aside): the commonest
+        # word is in about a fifth of the descriptions, most words in very few.
+        self.cum_weights = list(
+            itertools.accumulate(1 / (rank + 50) for rank in range(len(self.words)))
+        )
         self.authors = [f"{self._cap()} {self._cap()}" for _ in range(max(50, books // 20))]
         self.publishers = [
             f"{self._cap()} {self.rng.choice(['Press', 'Books', 'House'])}" for _ in range(80)
@@ -89,7 +99,7 @@ class Catalog:
         return self.rng.choice(self.words).capitalize()
 
     def words_of(self, count: int) -> list[str]:
-        return self.rng.choices(self.words, self.weights, k=count)
+        return self.rng.choices(self.words, cum_weights=self.cum_weights, k=count)
 
     def book(self, n: int, owners: list[uuid.UUID]) -> tuple[Any, ...]:
         rng = self.rng
@@ -139,7 +149,10 @@ BOOK_COLUMNS = [
 
 async def populated(conn: asyncpg.Connection, books: int) -> bool:
     exists = await conn.fetchval("SELECT to_regclass('bench_meta') IS NOT NULL")
-    return bool(exists) and await conn.fetchval("SELECT books FROM bench_meta") == books
+    if not exists:
+        return False
+    row = await conn.fetchrow("SELECT books, version FROM bench_meta")
+    return row is not None and (row["books"], row["version"]) == (books, DATA_VERSION)
 
 
 async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> None:
@@ -154,21 +167,14 @@ async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> 
         )
         password_hash = hash_password_sync(PASSWORD)
         user_ids = [uuid.uuid4() for _ in range(users)]
+        writer_ids = [uuid.uuid4() for _ in range(WRITERS)]
+        accounts = [(uid, f"bench{i}@example.com") for i, uid in enumerate(user_ids)]
+        accounts += [(uid, f"writer{i}@example.com") for i, uid in enumerate(writer_ids)]
         await conn.copy_records_to_table(
             "users",
             records=[
-                (
-                    uid,
-                    f"bench{i}@example.com",
-                    f"Bench Reader {i}",
-                    password_hash,
-                    "user",
-                    True,
-                    True,
-                    0,
-                    i == 0 or True,
-                )
-                for i, uid in enumerate(user_ids)
+                (uid, email, email.split("@")[0].title(), password_hash, "user", True, True, 0)
+                for uid, email in accounts
             ],
             columns=[
                 "id",
@@ -179,7 +185,6 @@ async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> 
                 "is_verified",
                 "is_active",
                 "token_version",
-                "email_on_review",
             ],
         )
         catalog = Catalog(books)
@@ -236,9 +241,9 @@ async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> 
             """
         )
         await conn.execute("ANALYZE")
-        await conn.execute("CREATE TABLE IF NOT EXISTS bench_meta (books int)")
-        await conn.execute("DELETE FROM bench_meta")
-        await conn.execute("INSERT INTO bench_meta VALUES ($1)", books)
+        await conn.execute("DROP TABLE IF EXISTS bench_meta")
+        await conn.execute("CREATE TABLE bench_meta (books int, version int)")
+        await conn.execute("INSERT INTO bench_meta VALUES ($1, $2)", books, DATA_VERSION)
         seconds = (datetime.now(UTC) - started).total_seconds()
         log(f"bench data: {books} books, {len(reviews)} reviews in {seconds:.1f}s")
     finally:

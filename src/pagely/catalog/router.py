@@ -114,7 +114,6 @@ class QueryTooLong(AppError):
 )
 async def list_books(
     request: Request,
-    session: SessionDep,
     resources: ResourcesDep,
     q: Annotated[str | None, Query(max_length=1000, description="Search words.")] = None,
     author: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -150,14 +149,15 @@ async def list_books(
         generation, body = await cache.get_listed(f"books:first:{limit}")
         if body is not None:
             return _json(request, body, _body_tag(body))
-    rows, next_cursor = await books.list_books(
-        session,
-        filters,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        typo_tolerance=request.app.state.typo_tolerance,
-    )
+    async with resources.sessionmaker() as session:  # read-only; only on a cache miss
+        rows, next_cursor = await books.list_books(
+            session,
+            filters,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            typo_tolerance=request.app.state.typo_tolerance,
+        )
     page = BookPage(items=[books.book_out(r) for r in rows], next_cursor=next_cursor)
     raw = page.model_dump_json().encode()
     if cacheable:
@@ -371,7 +371,6 @@ async def delete_book(
 )
 async def list_tags(
     request: Request,
-    session: SessionDep,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
@@ -379,7 +378,9 @@ async def list_tags(
     name = f"tags:{limit}"
     generation, body = await cache.get_listed(name)
     if body is None:
-        body = _TAGS_JSON.dump_json([TagOut(**c) for c in await books.tag_counts(session, limit)])
+        async with resources.sessionmaker() as session:
+            counts = await books.tag_counts(session, limit)
+        body = _TAGS_JSON.dump_json([TagOut(**c) for c in counts])
         await cache.put_listed(generation, name, body)
     return _json(request, body, _body_tag(body))
 

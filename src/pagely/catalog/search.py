@@ -3,9 +3,9 @@
 Each query word becomes `plainto_tsquery('english', word)`; words are ANDed. Where pg_trgm is
 installed, a word that is not in the title/author lexicon (`search_words`) also accepts its
 nearest lexicon word by trigram similarity, so "tolkein hobit" searches
-(tolkein | tolkien) & (hobit | hobbit). Ranking is ts_rank_cd over the weighted vector (title
-and authors first), scaled by the log of popularity (see `score`), so among comparable
-text matches the book people know wins.
+(tolkein | tolkien) & (hobit | hobbit). Ranking is ts_rank_cd over the title/author vector,
+scaled by the log of popularity (see `score`), so among comparable text matches the book
+people know wins.
 """
 
 from __future__ import annotations
@@ -83,10 +83,12 @@ def ts_query(words: list[str], fixes: dict[str, str]) -> ColumnElement[str]:
 
 
 def score(query: ColumnElement[str]) -> ColumnElement[float]:
-    """Text rank (cover density, normalised by document length) times (1 + ln(1 +
-    popularity))^2. Tuned on the goodbooks catalog: the square lets a far better-known book
-    beat a box set whose short title matches slightly better, while a book with no
-    popularity at all still ranks by text alone."""
+    """(Title/author rank + a floor for a match elsewhere) times (1 + ln(1 + popularity))^2.
+
+    The rank reads only `rank_vector` (title, authors, subtitle, tags): small and inline, so
+    ranking ten thousand matches of a common word stays cheap; a book matching only in its
+    description still ranks, by popularity. Tuned on the goodbooks catalog: the square lets a
+    far better-known book beat a box set whose short title matches slightly better."""
     popularity = col(Book.popularity) + col(Book.rating_count)
-    rank = func.ts_rank_cd(col(Book.search_vector), query, 1)
+    rank = func.ts_rank_cd(col(Book.rank_vector), query, 1) + 0.01
     return cast(rank * func.power(1 + func.ln(1 + popularity), 2), Float)

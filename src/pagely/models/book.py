@@ -64,6 +64,9 @@ class Book(SQLModel, table=True):
     popularity: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Maintained by the books_search_vector trigger (see the 0004 migration).
     search_vector: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
+    # Title, authors, subtitle and tags only: small enough to stay inline, so ranking many
+    # matches never reads the (TOASTed) description part of search_vector. Same trigger.
+    rank_vector: str | None = Field(default=None, sa_column=Column(TSVECTOR, nullable=True))
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
