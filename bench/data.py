@@ -151,8 +151,9 @@ async def populated(conn: asyncpg.Connection, books: int) -> bool:
     exists = await conn.fetchval("SELECT to_regclass('bench_meta') IS NOT NULL")
     if not exists:
         return False
-    row = await conn.fetchrow("SELECT books, version FROM bench_meta")
-    return row is not None and (row["books"], row["version"]) == (books, DATA_VERSION)
+    row = await conn.fetchrow("SELECT * FROM bench_meta")
+    meta = dict(row) if row is not None else {}
+    return (meta.get("books"), meta.get("version")) == (books, DATA_VERSION)
 
 
 async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> None:
