@@ -220,8 +220,12 @@ async def list_books(
     if filters.q:
         words = search.query_words(filters.q)
         if words:
-            fixes = await search.corrections(session, words) if typo_tolerance else {}
-            query = search.ts_query(words, fixes)
+            query = search.ts_query(words, {})
+            # Typo correction only when the words as typed match nothing at all: a common
+            # word is never "corrected" (that widened the search and cost a trigram lookup),
+            # and the choice depends on the catalog only, so every page agrees on it.
+            if typo_tolerance and not await search.matches_any(session, query):
+                query = search.ts_query(words, await search.corrections(session, words))
             conditions.append(col(Book.search_vector).op("@@")(query))
     if sort == "relevance" and query is None:
         raise RelevanceNeedsQuery()

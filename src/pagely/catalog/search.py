@@ -1,8 +1,9 @@
 """Full-text search with typo correction.
 
 Each query word becomes `plainto_tsquery('english', word)`; words are ANDed. Where pg_trgm is
-installed, a word that is not in the title/author lexicon (`search_words`) also accepts its
-nearest lexicon word by trigram similarity, so "tolkein hobit" searches
+installed and the words as typed match no book, a word that is not in the title/author
+lexicon (`search_words`) also accepts its nearest lexicon word by trigram similarity, so
+"tolkein hobit" searches
 (tolkein | tolkien) & (hobit | hobbit). Ranking is ts_rank_cd over the title/author vector,
 scaled by the log of popularity (see `score`), so among comparable text matches the book
 people know wins.
@@ -14,7 +15,7 @@ import re
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Float, cast, func, literal, literal_column, text
+from sqlalchemy import ColumnElement, Float, cast, func, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
@@ -68,6 +69,13 @@ async def corrections(session: AsyncSession, words: list[str]) -> dict[str, str]
         return {}
     rows = (await session.execute(_CORRECTIONS, {"words": words})).all()
     return {typed: best for typed, best in rows if best != typed}
+
+
+async def matches_any(session: AsyncSession, query: ColumnElement[str]) -> bool:
+    found = await session.execute(
+        select(literal(1)).where(col(Book.search_vector).op("@@")(query)).limit(1)
+    )
+    return found.first() is not None
 
 
 def ts_query(words: list[str], fixes: dict[str, str]) -> ColumnElement[str]:
