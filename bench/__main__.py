@@ -576,7 +576,7 @@ def evaluate(
 
 def table(results: list[Result], peak: dict[str, int]) -> str:
     head = (
-        f"{'scenario':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'scenario':<40} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} "
         f"{'ratio':>12}  target"
     )
     lines = [head, "-" * len(head)]
@@ -584,7 +584,7 @@ def table(results: list[Result], peak: dict[str, int]) -> str:
         ratio = f"{r.ratio:.2f} x {r.ratio_to}" if r.ratio is not None else ""
         mark = "" if r.met is None else ("  met" if r.met else "  MISSED")
         lines.append(
-            f"{r.scenario:<40} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.scenario:<40} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} "
             f"{r.errors:>6} {ratio:>12}  {r.target or ''}{mark}"
         )
     for name, rss in peak.items():
@@ -676,6 +676,7 @@ def run(options: Options) -> int:
         if options.scale:
             return scale(options, server_dsn, redis_url)
         db_url = prepare(server_dsn, options.books)
+        asyncio.run(data.reset_writes(db_url.replace("postgresql+asyncpg://", "postgresql://")))
         bench = Bench(options, environment(db_url, redis_url))
         bench.sample_ids = sample_ids(db_url)
         print(

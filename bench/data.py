@@ -249,3 +249,33 @@ async def generate(dsn: str, books: int, users: int = 200, log: Any = print) -> 
         log(f"bench data: {books} books, {len(reviews)} reviews in {seconds:.1f}s")
     finally:
         await conn.close()
+
+
+async def reset_writes(dsn: str) -> None:
+    """Undo scenario 7's reviews from an earlier run, so every run writes new (user, book)
+    pairs; the books' aggregates are recomputed from what remains."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        # Two statements: a CTE's UPDATE would still see the reviews its DELETE removed.
+        rows = await conn.fetch(
+            "DELETE FROM reviews USING users WHERE reviews.user_id = users.id "
+            "AND users.email LIKE 'writer%' RETURNING reviews.book_id"
+        )
+        await conn.execute(
+            """
+            UPDATE books SET
+              (rating_count, rating_sum, rating_hist, rating_avg) = (
+                SELECT count(*), coalesce(sum(rating), 0),
+                       ARRAY[count(*) FILTER (WHERE rating = 1),
+                             count(*) FILTER (WHERE rating = 2),
+                             count(*) FILTER (WHERE rating = 3),
+                             count(*) FILTER (WHERE rating = 4),
+                             count(*) FILTER (WHERE rating = 5)],
+                       coalesce(round(avg(rating), 2), 0)
+                FROM reviews r WHERE r.book_id = books.id)
+            WHERE id = ANY($1::uuid[])
+            """,
+            list({r["book_id"] for r in rows}),
+        )
+    finally:
+        await conn.close()
