@@ -73,6 +73,48 @@ def test_every_operation_is_complete(spec: dict[str, Any]) -> None:
             assert has_example, f"{where}: request body without an example"
 
 
+def test_every_json_response_has_an_example(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    for method, path, op in _operations(spec):
+        for code, response in op["responses"].items():
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
+            if ref:
+                name = ref.rsplit("/", 1)[-1]
+                assert schemas[name].get("examples"), f"{method} {path} {code}: {name}"
+
+
+def test_the_examples_are_valid_responses() -> None:
+    from pagely.auth.schemas import (
+        Accepted,
+        SessionOut,
+        TokenPair,
+        UserAdminOut,
+        UserOut,
+        VerifyOut,
+    )
+    from pagely.catalog.router import ReviewCreated
+    from pagely.catalog.schemas import BookOut, ReviewOut, ReviewPage, TagOut
+    from pagely.core.errors import ErrorEnvelope
+    from pagely.examples import EXAMPLES
+    from pagely.health.router import Liveness, Readiness
+    from pagely.notifications.schemas import (
+        NotificationOut,
+        NotificationPage,
+        NotificationPreferences,
+        ReadAllOut,
+    )
+    from pagely.outbox.schemas import OutboxItem, OutboxStats
+
+    models = [Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
+              BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,
+              NotificationOut, NotificationPage, NotificationPreferences, ReadAllOut,
+              OutboxItem, OutboxStats]  # fmt: skip
+    assert {m.__name__ for m in models} == set(EXAMPLES)
+    for model in models:
+        model.model_validate(EXAMPLES[model.__name__])
+
+
 def test_security_is_declared(spec: dict[str, Any]) -> None:
     scheme = spec["components"]["securitySchemes"]["OAuth2PasswordBearer"]
     assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"

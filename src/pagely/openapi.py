@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pagely.examples import EXAMPLES
+
 TAGS = [
     {"name": "auth", "description": "Accounts, sign-in, tokens, passwords and sessions."},
     {"name": "books", "description": "The catalog: list, search, read and edit books; tags."},
@@ -43,5 +45,20 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    _add_examples(components)
     app.openapi_schema = schema
     return schema
+
+
+def _add_examples(components: dict[str, Any]) -> None:
+    """The hand-written examples, and for each `{items, next_cursor}` page one built from
+    its item's example."""
+    for name, example in EXAMPLES.items():
+        if name in components:
+            components[name]["examples"] = [example]
+    for component in components.values():
+        properties = component.get("properties", {})
+        item_ref = properties.get("items", {}).get("items", {}).get("$ref", "")
+        item = components.get(item_ref.rsplit("/", 1)[-1], {})
+        if "examples" not in component and "next_cursor" in properties and item.get("examples"):
+            component["examples"] = [{"items": item["examples"], "next_cursor": None}]
