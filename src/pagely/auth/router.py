@@ -32,7 +32,7 @@ from pagely.auth.schemas import (
 from pagely.core.clientip import client_ip
 from pagely.core.clock import clock
 from pagely.core.db import SessionDep
-from pagely.core.errors import ErrorEnvelope, NotFound
+from pagely.core.errors import NotFound, documented
 from pagely.core.resources import Resources, ResourcesDep
 from pagely.models.session import AuthSession
 from pagely.settings import Settings
@@ -40,18 +40,10 @@ from pagely.web import templates
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-E401: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorEnvelope, "description": "Missing, invalid, expired or revoked token"}
-}
-E422: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorEnvelope, "description": "Invalid input"}
-}
-E429: dict[int | str, dict[str, Any]] = {
-    429: {"model": ErrorEnvelope, "description": "Rate limited; see Retry-After"}
-}
-E503: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorEnvelope, "description": "A dependency is unavailable"}
-}
+E401 = documented(401, d401="Missing, invalid, expired or revoked token")
+E422 = documented(422)
+E429 = documented(429)
+E503 = documented(503, d503="A dependency is unavailable")
 
 
 def _ip(request: Request, settings: Settings) -> str:
@@ -118,7 +110,7 @@ async def verify_page(token: str, request: Request, session: SessionDep) -> HTML
     operation_id="auth_verify",
     summary="Verify an email address (JSON)",
     description="The same check as the link, for the app.",
-    responses={400: {"model": ErrorEnvelope, "description": "Invalid or expired token"}, **E422},
+    responses={**documented(400, d400="Invalid or expired token"), **E422},
 )
 async def verify(body: TokenIn, request: Request, session: SessionDep) -> VerifyOut:
     outcome = await service.verify_email(session, request.app.state.settings, body.token)
@@ -294,7 +286,7 @@ async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) 
     description="Needs the password. Sessions and reviews go with the account; books "
     "stay in the catalog without an owner.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, 400: {"model": ErrorEnvelope, "description": "Wrong password"}},
+    responses={**E401, **documented(400, d400="Wrong password")},
 )
 async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
     await service.check_password(user, body.password, "The password is not correct")
@@ -313,7 +305,7 @@ async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) ->
     responses={
         **E401,
         **E422,
-        400: {"model": ErrorEnvelope, "description": "Wrong current password"},
+        **documented(400, d400="Wrong current password"),
     },
 )
 async def change_password(
@@ -381,7 +373,7 @@ async def reset_password_page(token: str, request: Request, session: SessionDep)
     operation_id="auth_reset_password",
     summary="Set a new password with a reset token",
     description="Tokens expire and work once. Ends every session and emails the user.",
-    responses={400: {"model": ErrorEnvelope, "description": "Invalid or expired token"}, **E422},
+    responses={**documented(400, d400="Invalid or expired token"), **E422},
 )
 async def reset_password(body: ResetPasswordIn, request: Request, session: SessionDep) -> Accepted:
     await service.reset_password(session, request.app.state.settings, body.token, body.new_password)
@@ -435,7 +427,7 @@ class SessionNotFound(NotFound):
     summary="Sign out one session",
     description="Ends one of my sessions: its refresh token stops working at once.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, 404: {"model": ErrorEnvelope, "description": "No such session"}},
+    responses={**E401, **documented(404, d404="No such session")},
 )
 async def revoke_session(
     session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep

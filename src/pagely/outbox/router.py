@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, status
 from pagely.auth.dependencies import AdminUser
 from pagely.core import metrics
 from pagely.core.db import SessionDep
-from pagely.core.errors import ErrorEnvelope
+from pagely.core.errors import documented
 from pagely.core.pagination import (
     CursorQuery,
     LimitQuery,
@@ -33,8 +33,7 @@ router = APIRouter(
     prefix="/admin/outbox",
     tags=["admin"],
     responses={
-        401: {"model": ErrorEnvelope, "description": "Missing or invalid access token"},
-        403: {"model": ErrorEnvelope, "description": "Not an admin"},
+        **documented(401, 403, d401="Missing or invalid access token", d403="Not an admin"),
     },
 )
 
@@ -88,7 +87,7 @@ async def outbox_stats(_: AdminUser, session: SessionDep, resources: ResourcesDe
     operation_id="admin_outbox_list",
     summary="List outbox messages",
     description="Newest first, with cursor pagination; filter by status.",
-    responses={422: {"model": ErrorEnvelope, "description": "Invalid filter or cursor"}},
+    responses=documented(422, d422="Invalid filter or cursor"),
 )
 async def outbox_list(
     _: AdminUser,
@@ -111,8 +110,9 @@ async def outbox_list(
     "dispatches it now.",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        404: {"model": ErrorEnvelope, "description": "No such message"},
-        409: {"model": ErrorEnvelope, "description": "Already sent, or being sent right now"},
+        **documented(
+            404, 409, d404="No such message", d409="Already sent, or being sent right now"
+        ),
     },
 )
 async def outbox_retry(_: AdminUser, session: SessionDep, outbox_id: uuid.UUID) -> OutboxItem:
