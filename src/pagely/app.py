@@ -11,17 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from pagely.auth.router import router as auth_router
+from pagely.catalog.fastpath import BookReadFastPath
 from pagely.catalog.router import reviews_router
 from pagely.catalog.router import router as books_router
 from pagely.catalog.search import has_trigram
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
-from pagely.core.middleware import (
-    BodySizeLimitMiddleware,
-    RejectNulMiddleware,
-    RequestContextMiddleware,
-    TrustedHostMiddleware,
-)
+from pagely.core.middleware import EdgeMiddleware
 from pagely.core.resources import Resources
 from pagely.health.router import router as health_router
 from pagely.notifications.router import router as notifications_router
@@ -84,10 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the last one added runs first. CORS is outermost so that every
     # response, the generic 500 included, carries its headers to a browser client.
-    app.add_middleware(RejectNulMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(RequestContextMiddleware)
+    if settings.catalog_fast_path:
+        app.add_middleware(BookReadFastPath, prefix=settings.api_prefix)
+    app.add_middleware(
+        EdgeMiddleware,
+        allowed_hosts=settings.allowed_hosts,
+        max_body_bytes=settings.max_body_bytes,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,22 +1,26 @@
 """Who is calling: `CurrentUser`, `VerifiedUser`, `AdminUser`, and `RequireRoles(...)` for any
 set of roles. One PostgreSQL query (user and session) and one Redis call (the jti denylist),
-concurrently, per authenticated request. Redis down means 503, never a pass."""
+concurrently, per authenticated request. Redis down means 503, never a pass.
+
+`CurrentAccount` makes the same checks for routes that only read the caller's own row, without
+a session; `OptionalReader` is the lighter check of public reads."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import RowMapping, bindparam, select
 from sqlmodel import col
 
 from pagely.auth import tokens
-from pagely.core.db import SessionDep
+from pagely.core.db import SessionDep, reading
 from pagely.core.errors import Forbidden, Unauthorized
 from pagely.models.session import AuthSession
 from pagely.models.user import Role, User
@@ -28,6 +32,7 @@ log = structlog.get_logger("pagely.security")
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 DENYLIST_PREFIX = "pagely:denylist:jti:"
+T = TypeVar("T")
 
 
 class InvalidToken(Unauthorized):
@@ -62,38 +67,110 @@ async def _load(session: Any, claims: tokens.TokenClaims) -> tuple[User, Any] | 
     return None if row is None else (row[0], row[1])
 
 
+def _claims(request: Request, token: str | None) -> tokens.TokenClaims:
+    if not token:
+        raise InvalidToken()
+    settings: Settings = request.app.state.settings
+    try:
+        return tokens.decode(settings, token, "access")
+    except tokens.TokenError as exc:
+        log.info("authn_token_rejected", reason=str(exc))
+        raise InvalidToken() from None
+
+
+async def _denied_and(redis: Redis, claims: tokens.TokenClaims, load: Awaitable[T]) -> T:
+    """The denylist check and `load` at once; raises InvalidToken when the jti is denied.
+
+    return_exceptions, so a failing Redis never abandons the query while it still holds the
+    connection (the error is raised once both are done: 503 from the handlers)."""
+    denied, loaded = await asyncio.gather(
+        _is_denied(redis, claims.jti), load, return_exceptions=True
+    )
+    for outcome in (denied, loaded):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    if denied:
+        log.info("authn_token_rejected", reason="revoked")
+        raise InvalidToken()
+    return cast(T, loaded)
+
+
+def _admit(
+    request: Request, claims: tokens.TokenClaims, account: tuple[bool, int, Any] | None
+) -> None:
+    """`account` is (user active, user's token version, session revoked_at), None when the
+    user or session is gone. The session must be open, the user active, the version current."""
+    if account is None:
+        log.info("authn_token_rejected", reason="unknown session")
+        raise InvalidToken()
+    active, version, revoked_at = account
+    if revoked_at is not None or not active or version != claims.version:
+        log.info("authn_token_rejected", reason="session ended", user_id=str(claims.user_id))
+        raise InvalidToken()
+    request.scope.setdefault("state", {})["user_id"] = str(claims.user_id)
+
+
 async def current_principal(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
-    if not token:
-        raise InvalidToken()
-    settings: Settings = request.app.state.settings
-    try:
-        claims = tokens.decode(settings, token, "access")
-    except tokens.TokenError as exc:
-        log.info("authn_token_rejected", reason=str(exc))
-        raise InvalidToken() from None
-    redis: Redis = request.app.state.resources.redis
-    # Both at once; return_exceptions so a failing Redis never abandons the query while it
-    # still holds the session (the error is raised once both are done: 503 from the handlers).
-    denied, loaded = await asyncio.gather(
-        _is_denied(redis, claims.jti), _load(session, claims), return_exceptions=True
-    )
-    for outcome in (denied, loaded):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    assert not isinstance(loaded, BaseException)
-    if denied or loaded is None:
-        log.info("authn_token_rejected", reason="revoked" if denied else "unknown session")
-        raise InvalidToken()
+    claims = _claims(request, token)
+    loaded = await _denied_and(request.app.state.resources.redis, claims, _load(session, claims))
+    if loaded is None:
+        _admit(request, claims, None)
+    assert loaded is not None
     user, revoked_at = loaded
-    if revoked_at is not None or not user.is_active or user.token_version != claims.version:
-        log.info("authn_token_rejected", reason="session ended", user_id=str(user.id))
-        raise InvalidToken()
-    request.scope.setdefault("state", {})["user_id"] = str(user.id)
+    _admit(request, claims, (user.is_active, user.token_version, revoked_at))
     return Principal(user, claims)
+
+
+_ACCOUNT = (
+    select(*User.__table__.columns, col(AuthSession.revoked_at))  # type: ignore[attr-defined]
+    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+    .where(col(User.id) == bindparam("user_id"), col(AuthSession.id) == bindparam("session_id"))
+)
+
+
+async def current_account(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> RowMapping:
+    """The same checks as `current_principal`, for routes that only read the caller's own row:
+    one statement on an autocommit connection instead of a session's transaction (a third of
+    the round trips), and a row instead of an ORM object."""
+    claims = _claims(request, token)
+    engine = request.app.state.resources.engine
+
+    async def load() -> RowMapping | None:
+        async with reading(engine) as conn:
+            result = await conn.execute(
+                _ACCOUNT, {"user_id": claims.user_id, "session_id": claims.session_id}
+            )
+            return result.mappings().first()
+
+    row = await _denied_and(request.app.state.resources.redis, claims, load())
+    if row is None:
+        _admit(request, claims, None)
+    assert row is not None
+    _admit(request, claims, (row["is_active"], row["token_version"], row["revoked_at"]))
+    return row
+
+
+async def optional_reader(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> tokens.TokenClaims | None:
+    """For public reads: no token is fine, but a token that is sent must be well signed,
+    unexpired, an access token and not logged out (else 401, so a client learns at once that
+    its token is dead). Whether its session is still open is checked, with the database, by
+    the routes that act as the user; a public read reveals nothing a token would protect."""
+    if not token:
+        return None
+    claims = _claims(request, token)
+    if await _is_denied(request.app.state.resources.redis, claims.jti):
+        log.info("authn_token_rejected", reason="revoked")
+        raise InvalidToken()
+    request.scope.setdefault("state", {})["user_id"] = str(claims.user_id)
+    return claims
 
 
 async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
@@ -119,6 +196,8 @@ def RequireRoles(*roles: Role) -> Any:  # noqa: N802 - reads as a type in signat
     return Depends(require)
 
 
+OptionalReader = Annotated[tokens.TokenClaims | None, Depends(optional_reader)]
+CurrentAccount = Annotated[RowMapping, Depends(current_account)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentUser = Annotated[User, Depends(current_user)]
 VerifiedUser = Annotated[User, Depends(verified_user)]

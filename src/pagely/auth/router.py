@@ -11,7 +11,12 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import col, select
 
 from pagely.auth import service, tokens
-from pagely.auth.dependencies import CurrentPrincipal, CurrentUser, InvalidToken
+from pagely.auth.dependencies import (
+    CurrentAccount,
+    CurrentPrincipal,
+    CurrentUser,
+    InvalidToken,
+)
 from pagely.auth.schemas import (
     Accepted,
     ChangePasswordIn,
@@ -262,8 +267,8 @@ async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
     description="The signed-in user: id, email, name, role and whether the email is verified.",
     responses={**E401, **E503},
 )
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user, from_attributes=True)
+async def me(account: CurrentAccount) -> UserOut:
+    return UserOut.model_validate(dict(account))
 
 
 @router.patch(

@@ -34,6 +34,7 @@ from pagely.catalog import search
 from pagely.catalog.schemas import BookIn, BookOut, SortKey
 from pagely.catalog.tags import set_tags
 from pagely.catalog.text import add_search_words
+from pagely.core.db import Reader
 from pagely.core.errors import AppError, Conflict, Forbidden, NotFound
 from pagely.core.isbn import parse_isbn
 from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -99,8 +100,20 @@ class RelevanceNeedsQuery(AppError):
 # --- representation --------------------------------------------------------------------
 
 
+# Public catalog data: a client may keep it, but revalidates (cheap 304s via the ETag).
+REVALIDATE = "public, no-cache"
+
+
 def etag(version: int) -> str:
     return f'"v{version}"'
+
+
+def none_match(header: str | None, tag: str) -> bool:
+    """Whether an If-None-Match header names `tag` (weak comparison) or is `*`: a 304."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or tag.removeprefix("W/") in tags
 
 
 def if_match_ok(header: str, version: int) -> bool:
@@ -124,7 +137,7 @@ def books_json(rows: list[RowMapping]) -> bytes:
 # --- reads -------------------------------------------------------------------------------
 
 
-async def get(session: AsyncSession, book_id: uuid.UUID) -> RowMapping | None:
+async def get(session: Reader, book_id: uuid.UUID) -> RowMapping | None:
     return (
         (await session.execute(select(*BOOK_COLUMNS).where(col(Book.id) == book_id)))
         .mappings()
@@ -132,7 +145,7 @@ async def get(session: AsyncSession, book_id: uuid.UUID) -> RowMapping | None:
     )
 
 
-async def get_by_isbn(session: AsyncSession, isbn13: str) -> RowMapping | None:
+async def get_by_isbn(session: Reader, isbn13: str) -> RowMapping | None:
     return (
         (await session.execute(select(*BOOK_COLUMNS).where(col(Book.isbn13) == isbn13)))
         .mappings()
@@ -206,7 +219,7 @@ def _key_for_cursor(sort: str, row: RowMapping, relevance: float | None) -> Any:
 
 
 async def list_books(
-    session: AsyncSession,
+    session: Reader,
     filters: Filters,
     *,
     sort: SortKey | None,
@@ -293,7 +306,7 @@ _TAG_COUNTS = text(
 )
 
 
-async def tag_counts(session: AsyncSession, limit: int) -> list[dict[str, Any]]:
+async def tag_counts(session: Reader, limit: int) -> list[dict[str, Any]]:
     result = await session.execute(_TAG_COUNTS, {"limit": limit})
     return [{"slug": slug, "book_count": count} for slug, count in result.all()]
 

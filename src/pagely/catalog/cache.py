@@ -42,7 +42,7 @@ return {generation, redis.call('GET', KEYS[1] .. ':' .. generation .. ':' .. ARG
 """
 
 
-def _book_key(book_id: uuid.UUID | str) -> str:
+def book_key(book_id: uuid.UUID | str) -> str:
     return f"{PREFIX}book:{book_id}"
 
 
@@ -62,7 +62,7 @@ class CatalogCache:
     async def get_book(self, book_id: uuid.UUID) -> tuple[int, bytes] | None:
         """(version, body) on a hit; body is b"" for a book known to be deleted."""
         try:
-            version, body = await self.redis.hmget(_book_key(book_id), ["v", "b"])
+            version, body = await self.redis.hmget(book_key(book_id), ["v", "b"])
         except RedisError as exc:
             self._down("get_book", exc)
             return None
@@ -72,7 +72,7 @@ class CatalogCache:
 
     async def put_book(self, book_id: uuid.UUID, version: int, body: bytes) -> None:
         try:
-            await self._put(keys=[_book_key(book_id)], args=[version, body, self.ttl])
+            await self._put(keys=[book_key(book_id)], args=[version, body, self.ttl])
         except RedisError as exc:
             self._down("put_book", exc)
 
@@ -80,7 +80,7 @@ class CatalogCache:
         """A tombstone, so a reader still holding the row cannot bring the book back."""
         try:
             await self._put(
-                keys=[_book_key(book_id)], args=[TOMBSTONE_VERSION, b"", TOMBSTONE_TTL_SECONDS]
+                keys=[book_key(book_id)], args=[TOMBSTONE_VERSION, b"", TOMBSTONE_TTL_SECONDS]
             )
         except RedisError as exc:
             self._down("forget_book", exc)

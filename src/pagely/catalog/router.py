@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.auth.dependencies import CurrentUser, ModeratorUser, VerifiedUser
+from pagely.auth.dependencies import CurrentUser, ModeratorUser, OptionalReader, VerifiedUser
 from pagely.catalog import books, idempotency, reviews
 from pagely.catalog.cache import CatalogCache
 from pagely.catalog.schemas import (
@@ -29,7 +29,7 @@ from pagely.catalog.schemas import (
     TagOut,
 )
 from pagely.catalog.text import normalise_tags
-from pagely.core.db import SessionDep, after_commit
+from pagely.core.db import SessionDep, after_commit, reading
 from pagely.core.errors import AppError, documented
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.core.pagination import CursorQuery, LimitQuery, Page
@@ -40,8 +40,7 @@ reviews_router = APIRouter(tags=["reviews"])
 
 JSON = "application/json"
 _TAGS_JSON = TypeAdapter(list[TagOut])
-# Public catalog data: a client may keep it, but revalidates (cheap 304s via the ETag).
-REVALIDATE = "public, no-cache"
+REVALIDATE = books.REVALIDATE
 
 
 def cache_of(resources: Resources) -> CatalogCache:
@@ -52,17 +51,9 @@ def cache_of(resources: Resources) -> CatalogCache:
     return cache
 
 
-def _not_modified(request: Request, tag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or tag.removeprefix("W/") in tags
-
-
 def _json(request: Request, body: bytes, tag: str, cache_control: str = REVALIDATE) -> Response:
     headers = {"ETag": tag, "Cache-Control": cache_control}
-    if _not_modified(request, tag):
+    if books.none_match(request.headers.get("if-none-match"), tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type=JSON, headers=headers)
 
@@ -149,9 +140,9 @@ async def list_books(
         generation, body = await cache.get_listed(f"books:first:{limit}")
         if body is not None:
             return _json(request, body, _body_tag(body))
-    async with resources.sessionmaker() as session:  # read-only; only on a cache miss
+    async with reading(resources.engine) as conn:  # only on a cache miss
         rows, next_cursor = await books.list_books(
-            session,
+            conn,
             filters,
             sort=sort,
             limit=limit,
@@ -193,13 +184,16 @@ async def get_by_isbn(isbn: str, request: Request, session: SessionDep) -> Respo
     operation_id="books_get",
     summary="One book",
     description="Carries an `ETag`; send it back in `If-None-Match` for a 304, or in "
-    "`If-Match` to change the book.",
+    "`If-Match` to change the book. Public: a bearer token is optional, but one that is sent "
+    "must be valid and not logged out (else 401).",
     response_model=BookOut,
-    responses={304: {"description": "Not modified"}, **documented(404, 422, 503)},
+    responses={304: {"description": "Not modified"}, **documented(401, 404, 422, 503)},
 )
-async def get_book(book_id: uuid.UUID, request: Request, resources: ResourcesDep) -> Response:
-    # No request-scoped session: a cache hit never touches PostgreSQL, so it does not pay
-    # for creating one either.
+async def get_book(
+    book_id: uuid.UUID, request: Request, resources: ResourcesDep, _reader: OptionalReader
+) -> Response:
+    # Cache hits are normally answered before routing, by catalog/fastpath.py, with the same
+    # bytes. No request-scoped session here: a hit never touches PostgreSQL.
     cache = cache_of(resources)
     cached = await cache.get_book(book_id)
     if cached is not None:
@@ -207,8 +201,8 @@ async def get_book(book_id: uuid.UUID, request: Request, resources: ResourcesDep
         if not body:
             raise books.BookNotFound()
         return _json(request, body, books.etag(version))
-    async with resources.sessionmaker() as session:
-        row = await books.get(session, book_id)
+    async with reading(resources.engine) as conn:
+        row = await books.get(conn, book_id)
     if row is None:
         raise books.BookNotFound()
     body = books.book_json(row)
@@ -378,8 +372,8 @@ async def list_tags(
     name = f"tags:{limit}"
     generation, body = await cache.get_listed(name)
     if body is None:
-        async with resources.sessionmaker() as session:
-            counts = await books.tag_counts(session, limit)
+        async with reading(resources.engine) as conn:
+            counts = await books.tag_counts(conn, limit)
         body = _TAGS_JSON.dump_json([TagOut(**c) for c in counts])
         await cache.put_listed(generation, name, body)
     return _json(request, body, _body_tag(body))

@@ -16,9 +16,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import ColumnElement, Float, cast, func, literal, literal_column, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from pagely.core.db import Reader
 from pagely.models import Book
 
 log = structlog.get_logger("pagely.search")
@@ -64,14 +65,14 @@ _CORRECTIONS = text(
 )
 
 
-async def corrections(session: AsyncSession, words: list[str]) -> dict[str, str]:
+async def corrections(session: Reader, words: list[str]) -> dict[str, str]:
     if not words:
         return {}
     rows = (await session.execute(_CORRECTIONS, {"words": words})).all()
     return {typed: best for typed, best in rows if best != typed}
 
 
-async def matches_any(session: AsyncSession, query: ColumnElement[str]) -> bool:
+async def matches_any(session: Reader, query: ColumnElement[str]) -> bool:
     found = await session.execute(
         select(literal(1)).where(col(Book.search_vector).op("@@")(query)).limit(1)
     )

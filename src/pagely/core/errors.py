@@ -214,7 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _dependency_down)
     app.add_exception_handler(TimeoutError, _dependency_down)
     app.add_exception_handler(DBAPIError, _db_error)
-    # Anything else is caught by RequestContextMiddleware, which logs it with the request id
+    # Anything else is caught by EdgeMiddleware, which logs it with the request id
     # and answers the generic 500 (Starlette's ServerErrorMiddleware would re-raise it).
 
 
