@@ -384,6 +384,13 @@ class Bench:
         assert cursor is not None
         return cursor
 
+    def prime(self, base: str) -> None:
+        """Read every sampled book once, so scenarios 1 and 2 measure hot reads (what they are
+        about) from their first second, not the cache filling up."""
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for book_id in self.sample_ids:
+                client.get(f"/api/v1/books/{book_id}").raise_for_status()
+
     # --- scenarios -------------------------------------------------------------------------
 
     def references(self, workers: int) -> dict[str, Result]:
@@ -425,6 +432,7 @@ class Bench:
             auth = {"Authorization": f"Bearer {token}"}
             paths = _lua_list([f"/api/v1/books/{i}" for i in self.sample_ids])
             w = f" (workers={workers})"
+            self.prime(base)
             out["1"] = self.measure("1 book by id, anonymous" + w, server, _PATHS % (paths, ""))
             out["2"] = self.measure(
                 "2 book by id, bearer" + w, server, _PATHS % (paths, _lua_headers(auth))
@@ -443,6 +451,18 @@ class Bench:
                 f"5 list at depth {depth}",
                 server,
                 _PATHS % (json.dumps(f"/api/v1/books?limit=20&cursor={cursor}"), ""),
+            )
+            # The same two pages with a filter, which the cache never holds: both from
+            # PostgreSQL, so their ratio shows what depth itself costs.
+            out["4u"] = self.measure(
+                "4 first page, uncached (a filter)",
+                server,
+                _PATHS % ('"/api/v1/books?limit=20&language=en"', ""),
+            )
+            out["5u"] = self.measure(
+                f"5 depth {depth}, uncached (a filter)",
+                server,
+                _PATHS % (json.dumps(f"/api/v1/books?limit=20&language=en&cursor={cursor}"), ""),
             )
             queries = _lua_list([f"/api/v1/books?q={w}" for w in data.search_words()])
             out["6"] = self.measure("6 search", server, _PATHS % (queries, ""))
@@ -532,7 +552,7 @@ def evaluate(
     out2: dict[str, Result] | None,
 ) -> list[str]:
     r0, r1 = refs["R0"], refs["R1"]
-    for key in ("1", "2", "3", "4", "5", "6", "7a", "7b"):
+    for key in ("1", "2", "3", "4", "5", "4u", "5u", "6", "7a", "7b"):
         if key in out:
             _ratio(out[key], r1, "R1")
     for key in ("8", "8idle", "8storm"):
@@ -551,6 +571,7 @@ def evaluate(
     if "4" in out:
         target("4", ">= 0.5 x R1", (out["4"].ratio or 0) >= 0.5)
         target("5", "p50 <= 1.3 x scenario 4 p50", out["5"].p50_ms <= 1.3 * out["4"].p50_ms)
+        target("5u", "p50 <= 1.3 x 4 uncached p50", out["5u"].p50_ms <= 1.3 * out["4u"].p50_ms)
         target("6@1", "p95 <= 25 ms", out["6@1"].p95_ms <= 25)
         target("6", ">= 0.25 x R1", (out["6"].ratio or 0) >= 0.25)
     if "8" in out:
@@ -821,7 +842,7 @@ def explain(db_url: str, depth: int) -> None:
     query = search.ts_query([word], {})
     statement = (
         select(col(Book.id))
-        .where(col(Book.search_vector).op("@@")(query))
+        .where(col(Book.id).in_(search.candidates(query, [], 21)))
         .order_by(search.score(query).desc(), col(Book.id).desc())
         .limit(21)
     )

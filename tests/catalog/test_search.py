@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlmodel import col
 
+from pagely.catalog import search
 from pagely.core.resources import Resources
+from pagely.models import Book
 from tests.catalog.test_books import BOOKS
 from tests.support import bearer, make_user, sign_in
 
@@ -94,3 +99,52 @@ async def test_a_long_query_is_refused_fast(client: httpx.AsyncClient) -> None:
     response = await client.get(BOOKS, params={"q": "word " * 100})
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "query.q"
+
+
+async def test_two_step_ranking_gives_the_full_ranking(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """`search.candidates` must find exactly what ranking every match finds, page after page,
+    for common and rare words, several words, filters and ties in popularity."""
+    rng = random.Random(7)
+    vocabulary = ["amber", "basalt", "cinder", "delta", "ember", "fjord", "garnet", "harbor"]
+    weights = [40, 20, 10, 6, 4, 2, 1, 1]  # common to rare
+    async with resources.sessionmaker() as session, session.begin():
+        for n in range(300):
+            words = rng.choices(vocabulary, weights, k=rng.randint(1, 3))
+            session.add(
+                Book(
+                    title=" ".join(words) + f" {n}",
+                    authors=[f"Author {rng.choice(vocabulary)}"],
+                    description=" ".join(rng.choices(vocabulary, weights, k=rng.randint(3, 30))),
+                    language=rng.choice(["en", "en", "fr"]),
+                    popularity=rng.choice([0, 0, 5, 50, 500, 5000]),
+                    rating_count=rng.choice([0, 0, 1, 3]),
+                )
+            )
+    queries: list[dict[str, Any]] = [{"q": w} for w in vocabulary]
+    queries += [{"q": "amber basalt"}, {"q": "cinder harbor"}, {"q": "author ember"}]
+    queries += [{"q": "amber", "language": "fr"}, {"q": "basalt delta", "language": "en"}]
+    for params in queries:
+        query = search.ts_query(search.query_words(params["q"]), {})
+        full = (
+            select(col(Book.id))
+            .where(col(Book.search_vector).op("@@")(query))
+            .order_by(search.score(query).desc(), col(Book.id).desc())
+        )
+        if "language" in params:
+            full = full.where(col(Book.language) == params["language"])
+        async with resources.sessionmaker() as session:
+            expected = [str(i) for i in (await session.execute(full)).scalars()]
+        got: list[str] = []
+        cursor = None
+        while True:
+            page = (
+                await client.get(BOOKS, params={**params, "limit": 7, **({"cursor": cursor}
+                                                                        if cursor else {})})
+            ).json()  # fmt: skip
+            got += [b["id"] for b in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert got == expected, params
+        assert expected or params["q"] == "cinder harbor"

@@ -239,7 +239,6 @@ async def list_books(
             # and the choice depends on the catalog only, so every page agrees on it.
             if typo_tolerance and not await search.matches_any(session, query):
                 query = search.ts_query(words, await search.corrections(session, words))
-            conditions.append(col(Book.search_vector).op("@@")(query))
     if sort == "relevance" and query is None:
         raise RelevanceNeedsQuery()
     if filters.author:
@@ -285,7 +284,15 @@ async def list_books(
         conditions.append(position < tuple_(*after) if descending else position > tuple_(*after))
 
     order = (key.desc(), col(Book.id).desc()) if descending else (key.asc(), col(Book.id).asc())
-    statement = select(*BOOK_COLUMNS, key.label("sort_key")).where(and_(True, *conditions))
+    statement = select(*BOOK_COLUMNS, key.label("sort_key"))
+    if sort == "relevance":
+        assert query is not None
+        found = search.candidates(query, conditions, limit + 1)
+        statement = statement.where(col(Book.id).in_(found))
+    elif query is not None:
+        statement = statement.where(col(Book.search_vector).op("@@")(query), *conditions)
+    else:
+        statement = statement.where(and_(True, *conditions))
     result = await session.execute(statement.order_by(*order).limit(limit + 1))
     rows: list[RowMapping] = list(result.mappings().all())
     next_cursor = None

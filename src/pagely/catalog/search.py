@@ -7,6 +7,10 @@ lexicon (`search_words`) also accepts its nearest lexicon word by trigram simila
 (tolkein | tolkien) & (hobit | hobbit). Ranking is ts_rank_cd over the title/author vector,
 scaled by the log of popularity (see `score`), so among comparable text matches the book
 people know wins.
+
+A common word matches a tenth of the catalog, and ranking every match read every matching
+row: linear in the catalog (450 ms at a million books). `candidates` finds the same top N
+from two small sets instead (see its proof), which stays in the milliseconds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,18 @@ import re
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Float, cast, func, literal, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -79,16 +94,63 @@ async def matches_any(session: Reader, query: ColumnElement[str]) -> bool:
     return found.first() is not None
 
 
+def _inline(word: str) -> ColumnElement[str]:
+    """The word rendered into the statement (escaped), not a parameter: PostgreSQL then plans
+    with the word's frequency, which decides between walking the popularity index (a common
+    word) and the search index (a rare one). A prepared statement's generic plan cannot."""
+    return literal(word, String, literal_execute=True)
+
+
 def ts_query(words: list[str], fixes: dict[str, str]) -> ColumnElement[str]:
     """The AND of every word, each ORed with its correction."""
     combined: ColumnElement[str] | None = None
     for word in words:
-        term: ColumnElement[str] = func.plainto_tsquery(ENGLISH, literal(word))
+        term: ColumnElement[str] = func.plainto_tsquery(ENGLISH, _inline(word))
         if word in fixes:
-            term = term.op("||")(func.plainto_tsquery(ENGLISH, literal(fixes[word])))
+            term = term.op("||")(func.plainto_tsquery(ENGLISH, _inline(fixes[word])))
         combined = term if combined is None else combined.op("&&")(term)
     assert combined is not None
     return combined
+
+
+def popularity() -> ColumnElement[int]:
+    """The popularity signal in `score`, as indexed by ix_books_popularity (migration 0006)."""
+    return col(Book.popularity) + col(Book.rating_count)
+
+
+def candidates(
+    query: ColumnElement[str],
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> Any:
+    """Ids holding the `limit` best matches by `score`, without ranking every match.
+
+    score = (title rank + 0.01) x f(popularity), with f increasing. The title rank is 0 for a
+    book whose title/author vector does not match the query, so such a book scores exactly
+    0.01 x f(popularity). Take the union of
+      (a) the best `limit` by score among books whose title/author vector matches (found by
+          its own GIN index; titles are short, so these are few), and
+      (b) the `limit` most popular books among all matches (walked down the popularity index
+          for a common word; a rare word's few matches come from the search index).
+    A book in the true top `limit` either matches in its title (then it is in the top of
+    (a)), or scores 0.01 x f(its popularity): every more popular match scores more, so fewer
+    than `limit` of them exist and it is in (b). `conditions` (filters, the cursor) apply to
+    both, so pages agree with a full ranking. Tests compare the two on every query."""
+    in_titles = (
+        select(col(Book.id))
+        .where(col(Book.rank_vector).op("@@")(query), *conditions)
+        .order_by(score(query).desc(), col(Book.id).desc())
+        .limit(limit)
+        .correlate(None)
+    )
+    most_popular = (
+        select(col(Book.id))
+        .where(col(Book.search_vector).op("@@")(query), *conditions)
+        .order_by(popularity().desc(), col(Book.id).desc())
+        .limit(limit)
+        .correlate(None)
+    )
+    return union(in_titles, most_popular)
 
 
 def score(query: ColumnElement[str]) -> ColumnElement[float]:
@@ -98,6 +160,5 @@ def score(query: ColumnElement[str]) -> ColumnElement[float]:
     ranking ten thousand matches of a common word stays cheap; a book matching only in its
     description still ranks, by popularity. Tuned on the goodbooks catalog: the square lets a
     far better-known book beat a box set whose short title matches slightly better."""
-    popularity = col(Book.popularity) + col(Book.rating_count)
     rank = func.ts_rank_cd(col(Book.rank_vector), query, 1) + 0.01
-    return cast(rank * func.power(1 + func.ln(1 + popularity), 2), Float)
+    return cast(rank * func.power(1 + func.ln(1 + popularity()), 2), Float)

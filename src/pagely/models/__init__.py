@@ -9,7 +9,12 @@ from pagely.models.user import Role, User
 
 # Created by hand in migrations (expression and optional pg_trgm indexes), not from the models.
 UNMANAGED_INDEXES = frozenset(
-    {"ix_books_published_desc", "ix_books_published_asc", "ix_search_words_word_trgm"}
+    {
+        "ix_books_published_desc",
+        "ix_books_published_asc",
+        "ix_books_popularity",
+        "ix_search_words_word_trgm",
+    }
 )
 
 __all__ = [

@@ -19,6 +19,7 @@ class Book(SQLModel, table=True):
         CheckConstraint("cardinality(authors) >= 1", name="has_author"),
         CheckConstraint("cardinality(rating_hist) = 5", name="rating_hist_five"),
         Index("ix_books_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_books_rank_vector", "rank_vector", postgresql_using="gin"),
         Index("ix_books_tags", "tags", postgresql_using="gin"),
         Index("ix_books_created_at_id", "created_at", "id"),
         Index("ix_books_title_id", "title", "id"),
