@@ -175,6 +175,8 @@ async def test_token_attacks_are_refused(
         "refresh as access": pair["refresh_token"],
         "missing jti": _forge(settings, {k: v for k, v in claims.items() if k != "jti"}),
     }
+    # The genuine token first, so its verification is cached while the forgeries arrive.
+    assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 200
     for name, token in attacks.items():
         response = await client.get("/api/v1/auth/me", headers=bearer(token))
         assert response.status_code == 401, name
@@ -195,8 +197,12 @@ async def test_an_access_token_expires_with_the_clock(
 ) -> None:
     user = await make_user(resources)
     access = (await sign_in(client, user.email))["access_token"]
+    # Used first, so its verified signature is cached: expiry is still checked on every use.
+    assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 200
     clock.advance(timedelta(minutes=16))
     assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 401
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.decode(resources.settings, access, "access")
 
 
 async def test_refresh_reuse_revokes_the_whole_family(

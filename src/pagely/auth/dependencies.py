@@ -196,6 +196,9 @@ def RequireRoles(*roles: Role) -> Any:  # noqa: N802 - reads as a type in signat
     return Depends(require)
 
 
+# For routes taking OptionalReader, as `openapi_extra`: FastAPI appends it to the bearer
+# requirement it declares, giving OpenAPI's "a bearer token, or none": [{bearer}, {}].
+OPTIONAL_BEARER: dict[str, Any] = {"security": [{}]}
 OptionalReader = Annotated[tokens.TokenClaims | None, Depends(optional_reader)]
 CurrentAccount = Annotated[RowMapping, Depends(current_account)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

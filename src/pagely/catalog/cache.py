@@ -13,7 +13,9 @@ cache (entries expire after `cache_ttl_seconds` in any case).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -111,3 +113,22 @@ class CatalogCache:
             await self.redis.incr(GENERATION_KEY)
         except RedisError as exc:
             self._down("catalog_changed", exc)
+
+
+def cache_of(resources: Any) -> CatalogCache:
+    """The process's CatalogCache, made on first use from `resources` (its Redis and TTL)."""
+    cache = getattr(resources, "_catalog_cache", None)
+    if cache is None:
+        cache = CatalogCache(resources.redis, resources.settings.cache_ttl_seconds)
+        resources._catalog_cache = cache
+    return cache
+
+
+def first_page_name(limit: int) -> str:
+    """The cached first page of the default listing (newest first, no filters)."""
+    return f"books:first:{limit}"
+
+
+def body_tag(body: bytes) -> str:
+    """The weak ETag of a cached list body."""
+    return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'

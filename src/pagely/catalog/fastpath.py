@@ -1,16 +1,17 @@
-"""The fast path for the hottest request: `GET /books/{id}` answered from the Redis cache.
+"""The fast path for the hottest requests, answered from the Redis cache before routing:
+`GET /books/{id}` and the first page of the default listing (`GET /books`, `?limit=N`).
 
 A mobile client asks for the same books over and over, and a cache hit is a single Redis
 round trip; FastAPI's routing, dependency solving and response classes cost several times
 that (docs/performance.md has the profile). This middleware answers a hit before routing,
 with exactly the bytes and headers the route would send (tests compare the two paths), and
 hands everything else to FastAPI untouched: a miss, a deleted book, a malformed id, a token
-it cannot accept, a Redis error, any other method or path. The route stays the one
-documented in OpenAPI and the one that handles every failure.
+it cannot accept, a Redis error, any other method, path or query. The routes stay the ones
+documented in OpenAPI and the ones that handle every failure.
 
-With a bearer token the token is checked as the route checks it on public reads (signature,
-expiry, type, and the logout denylist), and the denylist lookup rides in the same Redis
-pipeline as the book: one round trip.
+With a bearer token the token is checked as the routes check it on public reads (signature,
+expiry, type, and the logout denylist), and for a book the denylist lookup rides in the same
+Redis pipeline as the book: one round trip. A listing request with a token goes to the route.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pagely.auth import tokens
 from pagely.auth.dependencies import DENYLIST_PREFIX
 from pagely.catalog import books
-from pagely.catalog.cache import book_key
+from pagely.catalog.cache import body_tag, book_key, cache_of, first_page_name
+from pagely.core.pagination import MAX_LIMIT
 
-_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LIMIT = re.compile(rb"limit=[1-9][0-9]{0,2}")
 _JSON = b"application/json"
 _CACHE_CONTROL = books.REVALIDATE.encode()
 
@@ -34,21 +37,22 @@ _CACHE_CONTROL = books.REVALIDATE.encode()
 class BookReadFastPath:
     def __init__(self, app: ASGIApp, *, prefix: str) -> None:
         self.app = app
+        self.listing = f"{prefix}/books"
         self.stem = f"{prefix}/books/"
-        self.route_path = "/books/{book_id}"  # as FastAPI names the route in the access log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and await self._answer(scope, send):
-            return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            if path.startswith(self.stem) and len(path) == len(self.stem) + 36:
+                if await self._book(scope, send, path[len(self.stem) :]):
+                    return
+            elif path == self.listing and await self._first_page(scope, send):
+                return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, send: Send) -> bool:
+    async def _book(self, scope: Scope, send: Send, book_id: str) -> bool:
         """Send the cached book and return True, or return False having sent nothing."""
-        path: str = scope["path"]
-        if not path.startswith(self.stem) or len(path) != len(self.stem) + 36:
-            return False
-        raw_id = path[len(self.stem) :].encode()
-        if _ID.fullmatch(raw_id) is None:
+        if _ID.fullmatch(book_id) is None:
             return False
         authorization = if_none_match = None
         for key, value in scope["headers"]:
@@ -56,8 +60,7 @@ class BookReadFastPath:
                 authorization = value.decode("latin-1")
             elif key == b"if-none-match":
                 if_none_match = value.decode("latin-1")
-        app = scope["app"]
-        resources = getattr(app.state, "resources", None)
+        resources = getattr(scope["app"].state, "resources", None)
         if resources is None:
             return False
         claims = None
@@ -69,23 +72,40 @@ class BookReadFastPath:
                 claims = tokens.decode(resources.settings, token, "access")
             except tokens.TokenError:
                 return False  # the route answers the 401 (and logs why)
-        found = await self._lookup(resources.redis, raw_id.decode(), claims)
+        found = await self._lookup(resources.redis, book_id, claims)
         if found is None:
             return False
         version, body = found
+        state = scope.setdefault("state", {})
         if claims is not None:
-            scope.setdefault("state", {})["user_id"] = str(claims.user_id)
-        scope.setdefault("state", {})["route_path"] = self.route_path
-        tag = books.etag(version)
-        headers = [(b"etag", tag.encode()), (b"cache-control", _CACHE_CONTROL)]
-        if books.none_match(if_none_match, tag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return True
-        headers.append((b"content-length", str(len(body)).encode()))
-        headers.append((b"content-type", _JSON))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            state["user_id"] = str(claims.user_id)
+        state["route_path"] = "/books/{book_id}"  # as FastAPI names it in the access log
+        await _send(send, body, books.etag(version), if_none_match)
+        return True
+
+    async def _first_page(self, scope: Scope, send: Send) -> bool:
+        """The cached first page, for an anonymous `GET /books` or `GET /books?limit=N`."""
+        query: bytes = scope["query_string"]
+        if not query:
+            limit = 20
+        elif _LIMIT.fullmatch(query) and int(query[6:]) <= MAX_LIMIT:
+            limit = int(query[6:])
+        else:
+            return False
+        if_none_match = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                return False  # the route checks a token that is sent
+            if key == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        resources = getattr(scope["app"].state, "resources", None)
+        if resources is None:
+            return False
+        _, body = await cache_of(resources).get_listed(first_page_name(limit))
+        if body is None:
+            return False
+        scope.setdefault("state", {})["route_path"] = "/books"
+        await _send(send, body, body_tag(body), if_none_match)
         return True
 
     @staticmethod
@@ -108,3 +128,16 @@ class BookReadFastPath:
         if version is None or not body:  # a miss, or a tombstone: the route answers
             return None
         return int(version), body.encode() if isinstance(body, str) else bytes(body)
+
+
+async def _send(send: Send, body: bytes, tag: str, if_none_match: str | None) -> None:
+    """200 with the body, or 304: the headers the routes' responses carry, in their order."""
+    headers = [(b"etag", tag.encode()), (b"cache-control", _CACHE_CONTROL)]
+    if books.none_match(if_none_match, tag):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers.append((b"content-length", str(len(body)).encode()))
+    headers.append((b"content-type", _JSON))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

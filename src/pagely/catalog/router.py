@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import date
 from typing import Annotated, Any
@@ -12,9 +11,15 @@ from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.auth.dependencies import CurrentUser, ModeratorUser, OptionalReader, VerifiedUser
+from pagely.auth.dependencies import (
+    OPTIONAL_BEARER,
+    CurrentUser,
+    ModeratorUser,
+    OptionalReader,
+    VerifiedUser,
+)
 from pagely.catalog import books, idempotency, reviews
-from pagely.catalog.cache import CatalogCache
+from pagely.catalog.cache import body_tag, cache_of, first_page_name
 from pagely.catalog.schemas import (
     BookIn,
     BookOut,
@@ -43,23 +48,11 @@ _TAGS_JSON = TypeAdapter(list[TagOut])
 REVALIDATE = books.REVALIDATE
 
 
-def cache_of(resources: Resources) -> CatalogCache:
-    cache = getattr(resources, "_catalog_cache", None)
-    if cache is None:
-        cache = CatalogCache(resources.redis, resources.settings.cache_ttl_seconds)
-        resources._catalog_cache = cache  # type: ignore[attr-defined]
-    return cache
-
-
 def _json(request: Request, body: bytes, tag: str, cache_control: str = REVALIDATE) -> Response:
     headers = {"ETag": tag, "Cache-Control": cache_control}
     if books.none_match(request.headers.get("if-none-match"), tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type=JSON, headers=headers)
-
-
-def _body_tag(body: bytes) -> str:
-    return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
 
 
 def _refresh_after_commit(
@@ -95,17 +88,19 @@ class QueryTooLong(AppError):
 @router.get(
     "/books",
     operation_id="books_list",
+    openapi_extra=OPTIONAL_BEARER,
     summary="List and search books",
     description="Cursor-paginated. `q` is a full-text search (typo-tolerant where pg_trgm is "
     "installed) over title, authors, subtitle, tags and description; filters combine with "
     "AND; `tag` may repeat (a book must have all). Sort defaults to relevance with `q`, "
     "else newest first. The cursor belongs to the sort and filters it came from.",
     response_model=BookPage,
-    responses=documented(422, 503),
+    responses=documented(401, 422, 503),
 )
 async def list_books(
     request: Request,
     resources: ResourcesDep,
+    _reader: OptionalReader,
     q: Annotated[str | None, Query(max_length=1000, description="Search words.")] = None,
     author: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     tag: Annotated[list[str] | None, Query(max_length=10)] = None,
@@ -137,9 +132,9 @@ async def list_books(
     cacheable = filters.empty and sort in (None, "-created_at") and cursor is None
     generation = None
     if cacheable:
-        generation, body = await cache.get_listed(f"books:first:{limit}")
+        generation, body = await cache.get_listed(first_page_name(limit))
         if body is not None:
-            return _json(request, body, _body_tag(body))
+            return _json(request, body, body_tag(body))
     async with reading(resources.engine) as conn:  # only on a cache miss
         rows, next_cursor = await books.list_books(
             conn,
@@ -152,8 +147,8 @@ async def list_books(
     page = BookPage(items=[books.book_out(r) for r in rows], next_cursor=next_cursor)
     raw = page.model_dump_json().encode()
     if cacheable:
-        await cache.put_listed(generation, f"books:first:{limit}", raw)
-    return _json(request, raw, _body_tag(raw))
+        await cache.put_listed(generation, first_page_name(limit), raw)
+    return _json(request, raw, body_tag(raw))
 
 
 class InvalidIsbn(AppError):
@@ -163,12 +158,15 @@ class InvalidIsbn(AppError):
 @router.get(
     "/books/isbn/{isbn}",
     operation_id="books_get_by_isbn",
+    openapi_extra=OPTIONAL_BEARER,
     summary="Find a book by ISBN",
     description="ISBN-10 or ISBN-13, hyphens allowed.",
     response_model=BookOut,
-    responses=documented(404, 422),
+    responses=documented(401, 404, 422),
 )
-async def get_by_isbn(isbn: str, request: Request, session: SessionDep) -> Response:
+async def get_by_isbn(
+    isbn: str, request: Request, session: SessionDep, _reader: OptionalReader
+) -> Response:
     try:
         isbn13, _ = parse_isbn(isbn)
     except InvalidISBN as exc:
@@ -182,6 +180,7 @@ async def get_by_isbn(isbn: str, request: Request, session: SessionDep) -> Respo
 @router.get(
     "/books/{book_id}",
     operation_id="books_get",
+    openapi_extra=OPTIONAL_BEARER,
     summary="One book",
     description="Carries an `ETag`; send it back in `If-None-Match` for a 304, or in "
     "`If-Match` to change the book. Public: a bearer token is optional, but one that is sent "
@@ -358,14 +357,16 @@ async def delete_book(
 @router.get(
     "/tags",
     operation_id="tags_list",
+    openapi_extra=OPTIONAL_BEARER,
     summary="Tags with book counts",
     description="Most used first.",
     response_model=list[TagOut],
-    responses=documented(422, 503),
+    responses=documented(401, 422, 503),
 )
 async def list_tags(
     request: Request,
     resources: ResourcesDep,
+    _reader: OptionalReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     cache = cache_of(resources)
@@ -376,7 +377,7 @@ async def list_tags(
             counts = await books.tag_counts(conn, limit)
         body = _TAGS_JSON.dump_json([TagOut(**c) for c in counts])
         await cache.put_listed(generation, name, body)
-    return _json(request, body, _body_tag(body))
+    return _json(request, body, body_tag(body))
 
 
 # --- reviews -------------------------------------------------------------------------------
@@ -394,14 +395,16 @@ def _summary(book: RowMapping) -> dict[str, Any]:
 @reviews_router.get(
     "/books/{book_id}/reviews",
     operation_id="reviews_list",
+    openapi_extra=OPTIONAL_BEARER,
     summary="A book's reviews",
     description="Newest first (`sort=newest`), or by rating (`-rating` best first, `rating` "
     "worst first); with the book's average, count and 1..5 histogram.",
-    responses=documented(404, 422, 503),
+    responses=documented(401, 404, 422, 503),
 )
 async def list_reviews(
     book_id: uuid.UUID,
     session: SessionDep,
+    _reader: OptionalReader,
     sort: reviews.ReviewSort = "newest",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
