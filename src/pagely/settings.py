@@ -35,9 +35,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     celery_broker_url: str | None = None
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    # A pooled connection unused this long is pinged before it is handed out (0: always).
+    db_ping_after_idle_seconds: float = Field(default=10.0, ge=0)
     service_timeout_seconds: float = Field(default=2.0, gt=0)
     # Catalog: how long a cached book or list may live (writes update it at once anyway),
     # the longest search query, and how long an Idempotency-Key is remembered.

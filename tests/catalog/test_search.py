@@ -93,6 +93,16 @@ async def test_typo_tolerance(
     assert (await _titles(client, q="tolkein hobit"))[0] == "The Hobbit"
     assert (await _titles(client, q="huger games"))[0] == "The Hunger Games"
     assert (await _titles(client, q="Colins"))[0] in {"The Hunger Games", "Catching Fire"}
+    # Pages of a corrected search stay corrected, and a page past the end stays empty.
+    first = (await client.get(BOOKS, params={"q": "colins", "limit": 1})).json()
+    second = (
+        await client.get(BOOKS, params={"q": "colins", "limit": 1, "cursor": first["next_cursor"]})
+    ).json()
+    titles = {first["items"][0]["title"], second["items"][0]["title"]}
+    assert titles == {"The Hunger Games", "Catching Fire"}
+    assert second["next_cursor"] is None
+    hunger = (await client.get(BOOKS, params={"q": "hunger", "limit": 2})).json()
+    assert hunger["next_cursor"] is None  # two books have the word as typed: no correction
 
 
 async def test_a_long_query_is_refused_fast(client: httpx.AsyncClient) -> None:

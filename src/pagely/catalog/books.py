@@ -228,19 +228,52 @@ async def list_books(
     typo_tolerance: bool,
 ) -> tuple[list[RowMapping], str | None]:
     sort = sort or ("relevance" if filters.q else "-created_at")
-    conditions: list[ColumnElement[bool]] = []
-    query = None
-    if filters.q:
-        words = search.query_words(filters.q)
-        if words:
-            query = search.ts_query(words, {})
-            # Typo correction only when the words as typed match nothing at all: a common
-            # word is never "corrected" (that widened the search and cost a trigram lookup),
-            # and the choice depends on the catalog only, so every page agrees on it.
-            if typo_tolerance and not await search.matches_any(session, query):
-                query = search.ts_query(words, await search.corrections(session, words))
-    if sort == "relevance" and query is None:
+    words = search.query_words(filters.q) if filters.q else []
+    if sort == "relevance" and not words:
         raise RelevanceNeedsQuery()
+    after = _decode_position(sort, cursor)
+    conditions = _filter_conditions(filters)
+    query = search.ts_query(words, {}) if words else None
+    rows = await _page(session, sort, query, conditions, after, limit)
+    # Typo correction only when the words as typed match nothing at all: a common word is
+    # never "corrected" (that widened the search and cost a trigram lookup), and the choice
+    # depends on the catalog only, so every page agrees on it. A page with rows proves the
+    # words match, so the check costs a query only when a page comes back empty.
+    if (
+        not rows
+        and query is not None
+        and typo_tolerance
+        and not await search.matches_any(session, query)
+    ):
+        fixes = await search.corrections(session, words)
+        if fixes:
+            query = search.ts_query(words, fixes)
+            rows = await _page(session, sort, query, conditions, after, limit)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        relevance = last["sort_key"] if sort == "relevance" else None
+        next_cursor = encode_cursor(sort, _key_for_cursor(sort, last, relevance), str(last["id"]))
+    return rows, next_cursor
+
+
+def _decode_position(sort: str, cursor: str | None) -> tuple[Any, uuid.UUID] | None:
+    """(sort key, id) of the last row of the previous page."""
+    if cursor is None:
+        return None
+    cursor_sort, raw_key, raw_id = decode_cursor(cursor, 3)
+    if cursor_sort != sort:
+        raise InvalidCursor()
+    try:
+        return _cursor_value(sort, raw_key), uuid.UUID(str(raw_id))
+    except (TypeError, ValueError, ArithmeticError):
+        raise InvalidCursor() from None
+
+
+def _filter_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """Every filter but the search words."""
+    conditions: list[ColumnElement[bool]] = []
     if filters.author:
         # The index narrows to books whose text mentions the name; then the name must be
         # part of one of the authors.
@@ -270,19 +303,23 @@ async def list_books(
         conditions.append(col(Book.rating_avg) >= Decimal(str(filters.min_rating)))
     if filters.owner_id:
         conditions.append(col(Book.owner_id) == filters.owner_id)
+    return conditions
 
+
+async def _page(
+    session: Reader,
+    sort: str,
+    query: ColumnElement[str] | None,
+    filters: list[ColumnElement[bool]],
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    """Up to limit + 1 rows after `after` in `sort` order (the extra row says "more")."""
     key, descending = _sort_key(sort, query)
-    if cursor is not None:
-        cursor_sort, raw_key, raw_id = decode_cursor(cursor, 3)
-        if cursor_sort != sort:
-            raise InvalidCursor()
-        try:
-            after = (_cursor_value(sort, raw_key), uuid.UUID(str(raw_id)))
-        except (TypeError, ValueError, ArithmeticError):
-            raise InvalidCursor() from None
+    conditions = list(filters)
+    if after is not None:
         position = tuple_(key, col(Book.id))
         conditions.append(position < tuple_(*after) if descending else position > tuple_(*after))
-
     order = (key.desc(), col(Book.id).desc()) if descending else (key.asc(), col(Book.id).asc())
     statement = select(*BOOK_COLUMNS, key.label("sort_key"))
     if sort == "relevance":
@@ -294,14 +331,7 @@ async def list_books(
     else:
         statement = statement.where(and_(True, *conditions))
     result = await session.execute(statement.order_by(*order).limit(limit + 1))
-    rows: list[RowMapping] = list(result.mappings().all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        relevance = last["sort_key"] if sort == "relevance" else None
-        next_cursor = encode_cursor(sort, _key_for_cursor(sort, last, relevance), str(last["id"]))
-    return rows, next_cursor
+    return list(result.mappings().all())
 
 
 _TAG_COUNTS = text(
