@@ -3,6 +3,7 @@ every process-wide resource."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,8 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await resources.wait_until_reachable()
             app.state.typo_tolerance = await has_trigram(resources.engine)
             app.state.resources = resources
+            # What exists now lives as long as the process (modules, models, routes, pools):
+            # kept out of the collector's sight, a full collection under load stops walking
+            # it, which was the p99 of cheap requests (see docs/performance.md).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
+            gc.unfreeze()
             await resources.close()
 
     app = FastAPI(
