@@ -8,9 +8,10 @@ from celery import Celery
 from pagely.settings import Settings
 
 # Feature modules whose tasks the worker imports.
-TASK_MODULES: list[str] = ["pagely.outbox.tasks"]
+TASK_MODULES: list[str] = ["pagely.outbox.tasks", "pagely.catalog.tasks"]
 
 SWEEP_TASK = "pagely.outbox.sweep"
+PRUNE_IDEMPOTENCY_TASK = "pagely.catalog.prune_idempotency_keys"
 
 
 class PagelyCelery(Celery):
@@ -73,7 +74,12 @@ def create_celery_app(settings: Settings, *, publisher: bool = False) -> PagelyC
                 "schedule": interval,
                 # A sweep that waited longer than an interval is superseded by the next one.
                 "options": {"expires": max(interval, 1.0)},
-            }
+            },
+            "idempotency-key-prune": {
+                "task": PRUNE_IDEMPOTENCY_TASK,
+                "schedule": settings.idempotency_prune_interval_seconds,
+                "options": {"expires": settings.idempotency_prune_interval_seconds},
+            },
         },
         timezone="UTC",
         enable_utc=True,

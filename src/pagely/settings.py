@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=120, ge=1)
     search_max_query_length: int = Field(default=200, ge=10, le=1000)
     idempotency_key_hours: int = Field(default=24, ge=1)
+    idempotency_prune_interval_seconds: float = Field(default=3600.0, gt=0)
     # Answer cache hits for GET /books/{id} and the listing's first page before FastAPI's
     # routing (same response, a fraction of the cost; see catalog/fastpath.py). Off only to
     # compare the two paths.

@@ -55,10 +55,10 @@ class BookReadFastPath:
         if _ID.fullmatch(book_id) is None:
             return False
         authorization = if_none_match = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
+        for key, value in scope["headers"]:  # the first of a repeated header, as Starlette
+            if key == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-            elif key == b"if-none-match":
+            elif key == b"if-none-match" and if_none_match is None:
                 if_none_match = value.decode("latin-1")
         resources = getattr(scope["app"].state, "resources", None)
         if resources is None:
@@ -96,7 +96,7 @@ class BookReadFastPath:
         for key, value in scope["headers"]:
             if key == b"authorization":
                 return False  # the route checks a token that is sent
-            if key == b"if-none-match":
+            if key == b"if-none-match" and if_none_match is None:
                 if_none_match = value.decode("latin-1")
         resources = getattr(scope["app"].state, "resources", None)
         if resources is None:

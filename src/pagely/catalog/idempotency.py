@@ -1,7 +1,8 @@
 """`Idempotency-Key` for creates: the first response is stored with the request's hash in the
 same transaction as the write, so a retry (also one that arrives while the first is still
 running: it waits on the key's row) gets that response again and nothing is created twice.
-The same key with a different body is a 422."""
+The same key with a different body is a 422. Keys older than `IDEMPOTENCY_KEY_HOURS` are
+deleted by a periodic task (`prune_expired`, scheduled by beat)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from pagely.core.clock import clock
+from pagely.core.db import transaction
 from pagely.core.errors import AppError
 from pagely.models import IdempotencyKey
 
@@ -87,3 +89,31 @@ async def record(
     row.status_code = status_code
     row.response = response
     await session.flush()
+
+
+PRUNE_BATCH = 1000
+
+
+async def prune_expired(
+    sessionmaker: async_sessionmaker[AsyncSession], ttl_hours: int, *, batch: int = PRUNE_BATCH
+) -> int:
+    """Delete keys past their lifetime, `batch` rows per transaction (short locks, small WAL
+    bursts, and a crash loses nothing: the next run carries on). Returns how many went."""
+    expired = clock.now() - timedelta(hours=ttl_hours)
+    pruned = 0
+    while True:
+        oldest = (
+            select(col(IdempotencyKey.user_id), col(IdempotencyKey.key))
+            .where(col(IdempotencyKey.created_at) < expired)
+            .limit(batch)
+        )
+        async with transaction(sessionmaker) as session:
+            result = await session.execute(
+                delete(IdempotencyKey).where(
+                    tuple_(col(IdempotencyKey.user_id), col(IdempotencyKey.key)).in_(oldest)
+                )
+            )
+        deleted = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        pruned += deleted
+        if deleted < batch:
+            return pruned

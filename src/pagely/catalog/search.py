@@ -135,7 +135,8 @@ def candidates(
     A book in the true top `limit` either matches in its title (then it is in the top of
     (a)), or scores 0.01 x f(its popularity): every more popular match scores more, so fewer
     than `limit` of them exist and it is in (b). `conditions` (filters, the cursor) apply to
-    both, so pages agree with a full ranking. Tests compare the two on every query."""
+    both, so pages agree with a full ranking (tests/catalog/test_search.py compares the two,
+    page by page, over a random catalog)."""
     in_titles = (
         select(col(Book.id))
         .where(col(Book.rank_vector).op("@@")(query), *conditions)

@@ -73,12 +73,12 @@ class EdgeMiddleware:
         start = time.perf_counter()
         request_id = host = length = None
         chunked = False
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
+        for key, value in scope["headers"]:  # the first of a repeated header, as Starlette
+            if key == b"x-request-id" and request_id is None:
                 request_id = value.decode("latin-1")
-            elif key == b"host":
+            elif key == b"host" and host is None:
                 host = value.decode("latin-1")
-            elif key == b"content-length":
+            elif key == b"content-length" and length is None:
                 length = value
             elif key == b"transfer-encoding":
                 chunked = True

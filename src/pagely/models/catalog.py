@@ -94,6 +94,7 @@ class IdempotencyKey(SQLModel, table=True):
     """The first response to a POST carrying `Idempotency-Key`, per user, replayed on retry."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
     user_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
