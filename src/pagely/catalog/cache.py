@@ -8,12 +8,16 @@
   fills a key nobody reads any more.
 
 Redis being down is not an error here: reads fall through to PostgreSQL and writes skip the
-cache (entries expire after `cache_ttl_seconds` in any case).
+cache (entries expire after `cache_ttl_seconds` in any case). After a failed read, reads skip
+Redis for `SKIP_AFTER_FAILURE_SECONDS`, so an unresponsive Redis costs one timeout per window
+and process, not one per request. Writes always try: a skipped invalidation could leave a stale
+entry once Redis answers again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from typing import Any
 
@@ -27,6 +31,7 @@ PREFIX = "pagely:cache:"
 GENERATION_KEY = PREFIX + "catalog-generation"
 TOMBSTONE_VERSION = 2**62
 TOMBSTONE_TTL_SECONDS = 60
+SKIP_AFTER_FAILURE_SECONDS = 5.0
 
 # KEYS[1] the book hash; ARGV: version, body, ttl. Store only if newer than what is there.
 _PUT_IF_NEWER = """
@@ -54,6 +59,16 @@ class CatalogCache:
         self.ttl = ttl_seconds
         self._put = redis.register_script(_PUT_IF_NEWER)
         self._get_listed = redis.register_script(_GET_LISTED)
+        self._skip_reads_until = 0.0
+
+    @property
+    def readable(self) -> bool:
+        """False for a while after a read failed: read from PostgreSQL without trying."""
+        return time.monotonic() >= self._skip_reads_until
+
+    def read_failed(self, action: str, exc: Exception) -> None:
+        self._skip_reads_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
+        self._down(action, exc)
 
     @staticmethod
     def _down(action: str, exc: Exception) -> None:
@@ -63,10 +78,12 @@ class CatalogCache:
 
     async def get_book(self, book_id: uuid.UUID) -> tuple[int, bytes] | None:
         """(version, body) on a hit; body is b"" for a book known to be deleted."""
+        if not self.readable:
+            return None
         try:
             version, body = await self.redis.hmget(book_key(book_id), ["v", "b"])
         except RedisError as exc:
-            self._down("get_book", exc)
+            self.read_failed("get_book", exc)
             return None
         if version is None or body is None:
             return None
@@ -77,6 +94,12 @@ class CatalogCache:
             await self._put(keys=[book_key(book_id)], args=[version, body, self.ttl])
         except RedisError as exc:
             self._down("put_book", exc)
+
+    async def fill_book(self, book_id: uuid.UUID, version: int, body: bytes) -> None:
+        """After a miss: store what was read, unless reads are being skipped (Redis failing),
+        when it would only wait for the same timeout again."""
+        if self.readable:
+            await self.put_book(book_id, version, body)
 
     async def forget_book(self, book_id: uuid.UUID) -> None:
         """A tombstone, so a reader still holding the row cannot bring the book back."""
@@ -91,10 +114,12 @@ class CatalogCache:
 
     async def get_listed(self, name: str) -> tuple[str | None, bytes | None]:
         """(generation, cached value). Pass the generation back to `put_listed`."""
+        if not self.readable:
+            return None, None
         try:
             generation, value = await self._get_listed(keys=[GENERATION_KEY], args=[name])
         except RedisError as exc:
-            self._down("get_listed", exc)
+            self.read_failed("get_listed", exc)
             return None, None
         if isinstance(value, str):
             value = value.encode()

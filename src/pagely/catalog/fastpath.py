@@ -17,7 +17,6 @@ Redis pipeline as the book: one round trip. A listing request with a token goes 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pagely.auth import tokens
 from pagely.auth.dependencies import DENYLIST_PREFIX
 from pagely.catalog import books
-from pagely.catalog.cache import body_tag, book_key, cache_of, first_page_name
+from pagely.catalog.cache import CatalogCache, body_tag, book_key, cache_of, first_page_name
 from pagely.core.pagination import MAX_LIMIT
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -72,7 +71,10 @@ class BookReadFastPath:
                 claims = tokens.decode(resources.settings, token, "access")
             except tokens.TokenError:
                 return False  # the route answers the 401 (and logs why)
-        found = await self._lookup(resources.redis, book_id, claims)
+        cache = cache_of(resources)
+        if not cache.readable:
+            return False
+        found = await self._lookup(cache, book_id, claims)
         if found is None:
             return False
         version, body = found
@@ -110,20 +112,21 @@ class BookReadFastPath:
 
     @staticmethod
     async def _lookup(
-        redis: Any, book_id: str, claims: tokens.TokenClaims | None
+        cache: CatalogCache, book_id: str, claims: tokens.TokenClaims | None
     ) -> tuple[int, bytes] | None:
         """(version, body) of a live cached book the caller may read, in one round trip."""
         try:
             if claims is None:
-                version, body = await redis.hmget(book_key(book_id), ["v", "b"])
+                version, body = await cache.redis.hmget(book_key(book_id), ["v", "b"])
             else:
-                pipe = redis.pipeline(transaction=False)
+                pipe = cache.redis.pipeline(transaction=False)
                 pipe.hmget(book_key(book_id), ["v", "b"])
                 pipe.exists(DENYLIST_PREFIX + claims.jti)
                 (version, body), denied = await pipe.execute()
                 if denied:
                     return None
-        except RedisError:
+        except RedisError as exc:
+            cache.read_failed("fast_path", exc)
             return None
         if version is None or not body:  # a miss, or a tombstone: the route answers
             return None

@@ -205,7 +205,7 @@ async def get_book(
     if row is None:
         raise books.BookNotFound()
     body = books.book_json(row)
-    await cache.put_book(book_id, row["version"], body)
+    await cache.fill_book(book_id, row["version"], body)
     return _json(request, body, books.etag(row["version"]))
 
 
