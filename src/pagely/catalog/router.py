@@ -45,11 +45,10 @@ reviews_router = APIRouter(tags=["reviews"])
 
 JSON = "application/json"
 _TAGS_JSON = TypeAdapter(list[TagOut])
-REVALIDATE = books.REVALIDATE
 
 
-def _json(request: Request, body: bytes, tag: str, cache_control: str = REVALIDATE) -> Response:
-    headers = {"ETag": tag, "Cache-Control": cache_control}
+def _json(request: Request, body: bytes, tag: str) -> Response:
+    headers = {"ETag": tag, "Cache-Control": books.REVALIDATE}
     if books.none_match(request.headers.get("if-none-match"), tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type=JSON, headers=headers)
@@ -162,7 +161,7 @@ class InvalidIsbn(AppError):
     summary="Find a book by ISBN",
     description="ISBN-10 or ISBN-13, hyphens allowed.",
     response_model=BookOut,
-    responses=documented(401, 404, 422),
+    responses=documented(401, 404, 422, 503),
 )
 async def get_by_isbn(
     isbn: str, request: Request, session: SessionDep, _reader: OptionalReader
