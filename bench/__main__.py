@@ -826,50 +826,49 @@ def scale(options: Options, server_dsn: str, redis_url: str) -> int:
 
 
 def explain(db_url: str, depth: int) -> None:
-    """The plans behind scenarios 4, 5 and 6, so a regression shows where the time goes.
-
-    The search statement is compiled from the application's own query builders, so the plan
-    shown is the plan the API runs."""
+    """The plans behind scenarios 4 and 5 (uncached) and 6, so a regression shows where the
+    time goes. Each statement is built by the application's own `books.page_statement`, so
+    the plan shown is the plan the API runs."""
     import asyncpg
-    from sqlalchemy import select
+    from sqlalchemy import DateTime, Uuid, literal
     from sqlalchemy.dialects import postgresql
-    from sqlmodel import col
 
-    from pagely.catalog import search
-    from pagely.models import Book
+    from pagely.catalog import books, search
 
     word = data.search_words()[10]
-    query = search.ts_query([word], {})
-    statement = (
-        select(col(Book.id))
-        .where(col(Book.id).in_(search.candidates(query, [], 21)))
-        .order_by(search.score(query).desc(), col(Book.id).desc())
-        .limit(21)
-    )
-    search_sql = str(
-        statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    )
-    newest = "SELECT id FROM books ORDER BY created_at DESC, id DESC"
+    english = books.filter_conditions(books.Filters(language="en"))
+
+    def sql(statement: Any) -> str:
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
     async def plans() -> None:
         conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
             at = await conn.fetchrow(
-                "SELECT created_at, id FROM books ORDER BY created_at DESC, id DESC "
-                "OFFSET $1 LIMIT 1",
+                "SELECT created_at, id FROM books WHERE language = 'en' "
+                "ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
                 depth,
             )
-            deep = (
-                "SELECT id FROM books WHERE (created_at, id) < "
-                f"('{at['created_at'].isoformat()}'::timestamptz, '{at['id']}'::uuid) "
-                "ORDER BY created_at DESC, id DESC LIMIT 21"
-            )
-            for label, sql in (
-                ("4 first page", newest + " LIMIT 21"),
-                (f"5 page at depth {depth}", deep),
-                (f"6 search for {word!r}", search_sql),
+            query = search.ts_query([word], {})
+            for label, statement in (
+                (
+                    "4 first page, uncached",
+                    books.page_statement("-created_at", None, english, None, 20),
+                ),
+                (
+                    f"5 page at depth {depth}, uncached",
+                    books.page_statement(
+                        "-created_at",
+                        None,
+                        english,
+                        (literal(at["created_at"], DateTime(True)), literal(at["id"], Uuid())),
+                        20,
+                    ),
+                ),
+                (f"6 search for {word!r}", books.page_statement("relevance", query, [], None, 20)),
             ):
-                rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql(statement))
                 print(f"-- plan: {label}")
                 for row in rows:
                     print("   " + row[0])

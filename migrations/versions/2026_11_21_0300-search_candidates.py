@@ -22,9 +22,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.execute("CREATE INDEX IF NOT EXISTS ix_books_rank_vector ON books USING gin (rank_vector)")
+    # bigint: popularity may be up to 2**31 - 1 (an import caps it there), and the sum must
+    # not overflow. Written exactly as search.popularity() builds it, so the planner uses it.
     op.execute(
         "CREATE INDEX IF NOT EXISTS ix_books_popularity ON books "
-        "((popularity + rating_count) DESC, id DESC)"
+        "((CAST(popularity AS BIGINT) + rating_count) DESC, id DESC)"
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from pagely.catalog import search
@@ -158,3 +158,26 @@ async def test_two_step_ranking_gives_the_full_ranking(
                 break
         assert got == expected, params
         assert expected or params["q"] == "cinder harbor"
+
+
+async def test_the_largest_popularity_can_be_reviewed_and_searched(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """An import may store popularity up to the column's maximum; popularity + reviews must
+    not overflow, neither in the ranking nor in the index on it."""
+    owner = await make_user(resources)
+    headers = bearer((await sign_in(client, owner.email))["access_token"])
+    book = (await client.post(BOOKS, json={**CATALOG[0]}, headers=headers)).json()
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Book).where(col(Book.id) == book["id"]).values(popularity=2**31 - 1)
+        )
+    reader = await make_user(resources)
+    reader_headers = bearer((await sign_in(client, reader.email))["access_token"])
+    reviewed = await client.post(
+        f"{BOOKS}/{book['id']}/reviews", json={"rating": 5, "body": "Yes."}, headers=reader_headers
+    )
+    assert reviewed.status_code == 201, reviewed.text
+    assert [b["id"] for b in (await client.get(BOOKS, params={"q": "hobbit"})).json()["items"]] == [
+        book["id"]
+    ]

@@ -3,8 +3,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.types import Message, Receive, Scope, Send
 
 from pagely.app import create_app
+from pagely.core.middleware import EdgeMiddleware
 from pagely.settings import Settings
 from tests.conftest import asgi_client
 
@@ -61,3 +63,30 @@ async def test_cors_allows_only_configured_origins(settings: Settings) -> None:
     assert allowed.headers["access-control-allow-origin"] == "https://app.pagely.test"
     assert allowed.headers["access-control-allow-credentials"] == "true"
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_a_body_without_any_declared_length_is_counted() -> None:
+    """HTTP/2, or a client that sends neither Content-Length nor chunked: still limited."""
+
+    async def reads_everything(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    edge = EdgeMiddleware(reads_everything, allowed_hosts=["*"], max_body_bytes=1024)
+    chunks = [b"x" * 600, b"x" * 600, b""]
+
+    async def receive() -> Message:
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/books", "query_string": b"",
+             "headers": [(b"host", b"testserver")]}  # fmt: skip
+    await edge(scope, receive, send)
+    assert sent[0]["status"] == 413

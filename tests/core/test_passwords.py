@@ -26,5 +26,5 @@ async def test_hashes_run_on_low_priority_threads_beside_the_loop() -> None:
     assert (await passwords.verify_and_update("a-good-long-password", stored))[0]
     # Never more hashing threads than cores, however many sign-ins arrive at once.
     await asyncio.gather(*(passwords.hash_password("x" * 12) for _ in range(8)))
-    assert passwords._hashing._max_workers == (os.cpu_count() or 1)
-    assert len(passwords._hashing._threads) <= (os.cpu_count() or 1)
+    assert passwords._hashing._max_workers == len(os.sched_getaffinity(0))
+    assert len(passwords._hashing._threads) <= len(os.sched_getaffinity(0))

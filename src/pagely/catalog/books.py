@@ -232,7 +232,7 @@ async def list_books(
     if sort == "relevance" and not words:
         raise RelevanceNeedsQuery()
     after = _decode_position(sort, cursor)
-    conditions = _filter_conditions(filters)
+    conditions = filter_conditions(filters)
     query = search.ts_query(words, {}) if words else None
     rows = await _page(session, sort, query, conditions, after, limit)
     # Typo correction only when the words as typed match nothing at all: a common word is
@@ -271,7 +271,7 @@ def _decode_position(sort: str, cursor: str | None) -> tuple[Any, uuid.UUID] | N
         raise InvalidCursor() from None
 
 
-def _filter_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+def filter_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     """Every filter but the search words."""
     conditions: list[ColumnElement[bool]] = []
     if filters.author:
@@ -315,6 +315,18 @@ async def _page(
     limit: int,
 ) -> list[RowMapping]:
     """Up to limit + 1 rows after `after` in `sort` order (the extra row says "more")."""
+    result = await session.execute(page_statement(sort, query, filters, after, limit))
+    return list(result.mappings().all())
+
+
+def page_statement(
+    sort: str,
+    query: ColumnElement[str] | None,
+    filters: list[ColumnElement[bool]],
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> Any:
+    """The SELECT behind a page (also what `make bench-scale` EXPLAINs)."""
     key, descending = _sort_key(sort, query)
     conditions = list(filters)
     if after is not None:
@@ -330,8 +342,7 @@ async def _page(
         statement = statement.where(col(Book.search_vector).op("@@")(query), *conditions)
     else:
         statement = statement.where(and_(True, *conditions))
-    result = await session.execute(statement.order_by(*order).limit(limit + 1))
-    return list(result.mappings().all())
+    return statement.order_by(*order).limit(limit + 1)
 
 
 _TAG_COUNTS = text(

@@ -23,7 +23,9 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = structlog.get_logger("pagely.cache")
 
@@ -67,7 +69,10 @@ class CatalogCache:
         return time.monotonic() >= self._skip_reads_until
 
     def read_failed(self, action: str, exc: Exception) -> None:
-        self._skip_reads_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
+        """Log a failed read; when Redis did not answer (connection or timeout, not an error
+        reply), skip reads for a while."""
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+            self._skip_reads_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
         self._down(action, exc)
 
     @staticmethod

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
     String,
@@ -97,7 +98,9 @@ async def matches_any(session: Reader, query: ColumnElement[str]) -> bool:
 def _inline(word: str) -> ColumnElement[str]:
     """The word rendered into the statement (escaped), not a parameter: PostgreSQL then plans
     with the word's frequency, which decides between walking the popularity index (a common
-    word) and the search index (a rare one). A prepared statement's generic plan cannot."""
+    word) and the search index (a rare one). A prepared statement's generic plan cannot.
+    So, unlike other bound values, search words appear in PostgreSQL's own statement logs and
+    pg_stat_activity (they are words matched by \\w+, never credentials)."""
     return literal(word, String, literal_execute=True)
 
 
@@ -114,8 +117,9 @@ def ts_query(words: list[str], fixes: dict[str, str]) -> ColumnElement[str]:
 
 
 def popularity() -> ColumnElement[int]:
-    """The popularity signal in `score`, as indexed by ix_books_popularity (migration 0006)."""
-    return col(Book.popularity) + col(Book.rating_count)
+    """The popularity signal in `score`, as indexed by ix_books_popularity (migration 0006);
+    bigint, because an imported popularity may be as large as an integer column holds."""
+    return cast(col(Book.popularity), BigInteger) + col(Book.rating_count)
 
 
 def candidates(

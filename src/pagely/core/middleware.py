@@ -103,9 +103,10 @@ class EdgeMiddleware:
             refusal = self._refusal(scope, host, length)
             if refusal is not None:
                 await refusal(scope, receive, send_wrapper)
-            elif chunked:
+            elif chunked or length is None or not length.isdigit():
+                # No trustworthy length (chunked, HTTP/2, or none): count what arrives.
                 await self.app(scope, self._counting(receive), send_wrapper)
-            else:
+            else:  # a declared length within the limit; the server enforces it
                 await self.app(scope, receive, send_wrapper)
         except _BodyTooLarge:
             if started:

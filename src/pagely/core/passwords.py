@@ -38,8 +38,16 @@ def _lower_priority() -> None:
         pass
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (affinity, as a container's cpuset sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 _hashing = ThreadPoolExecutor(
-    max_workers=os.cpu_count() or 1, thread_name_prefix="argon2", initializer=_lower_priority
+    max_workers=usable_cores(), thread_name_prefix="argon2", initializer=_lower_priority
 )
 
 
