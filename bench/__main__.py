@@ -857,7 +857,7 @@ def explain(db_url: str, depth: int) -> None:
                     books.page_statement("-created_at", None, english, None, 20),
                 ),
                 (
-                    f"5 page at depth {depth}, uncached",
+                    f"5 page at depth {depth}, with the filter of 4",
                     books.page_statement(
                         "-created_at",
                         None,

@@ -1,5 +1,6 @@
-"""The fast path for cached `GET /books/{id}`: it answers exactly what the route answers,
-it really answers the hits, and it hands everything else to the route."""
+"""The fast path for cached `GET /books/{id}` and the listing's first page: it answers exactly
+what the routes answer, it really answers the hits, and it hands everything else to the routes.
+Every public catalog read checks a bearer token that is sent."""
 
 from __future__ import annotations
 
