@@ -47,8 +47,9 @@ bench: .venv/.synced bench-deps ## Benchmark against bare references (BOOKS=1000
 bench-scale: .venv/.synced bench-deps ## Scenarios 4-6 at 10k, 100k and 1M books
 	$(BIN)/python -m bench --scale
 
-bench-smoke: .venv/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario (CI)
+bench-smoke: .venv/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario, and its scale path (CI)
 	$(BIN)/python -m bench --smoke --workers 1
+	$(BIN)/python -m bench --smoke --scale
 
 browser-deps: ## Install Debian's Chromium for the browser tests when it is missing
 	@command -v chromium >/dev/null || { \

@@ -13,10 +13,12 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from celery import Task
 from celery.signals import worker_process_shutdown
 
+from pagely.celery_app import PagelyCelery
 from pagely.core.resources import Resources
 from pagely.settings import Settings
 
@@ -54,6 +56,11 @@ def get_runtime(settings: Settings) -> WorkerRuntime:
         if _runtime is None or _runtime.pid != os.getpid():
             _runtime = WorkerRuntime(settings)
         return _runtime
+
+
+def task_runtime(task: Task[Any, Any]) -> WorkerRuntime:
+    """The runtime for a bound task, built from the settings its Celery app carries."""
+    return get_runtime(cast(PagelyCelery, task.app).settings)
 
 
 @worker_process_shutdown.connect

@@ -64,7 +64,6 @@ BOOK_COLUMNS = (
 )
 
 _BOOK_JSON = TypeAdapter(BookOut)
-_BOOKS_JSON = TypeAdapter(list[BookOut])
 
 
 class BookNotFound(NotFound):
@@ -128,10 +127,6 @@ def book_out(row: RowMapping | dict[str, Any]) -> BookOut:
 
 def book_json(row: RowMapping | dict[str, Any]) -> bytes:
     return _BOOK_JSON.dump_json(book_out(row))
-
-
-def books_json(rows: list[RowMapping]) -> bytes:
-    return _BOOKS_JSON.dump_json([book_out(r) for r in rows])
 
 
 # --- reads -------------------------------------------------------------------------------

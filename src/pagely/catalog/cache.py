@@ -81,12 +81,25 @@ class CatalogCache:
 
     # --- one book -----------------------------------------------------------------------
 
-    async def get_book(self, book_id: uuid.UUID) -> tuple[int, bytes] | None:
-        """(version, body) on a hit; body is b"" for a book known to be deleted."""
+    async def get_book(
+        self, book_id: uuid.UUID | str, *, unless_key: str | None = None
+    ) -> tuple[int, bytes] | None:
+        """(version, body) on a hit; body is b"" for a book known to be deleted.
+
+        With `unless_key` (a denylist entry), None also when that key exists; it is checked
+        in the same round trip."""
         if not self.readable:
             return None
         try:
-            version, body = await self.redis.hmget(book_key(book_id), ["v", "b"])
+            if unless_key is None:
+                version, body = await self.redis.hmget(book_key(book_id), ["v", "b"])
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.hmget(book_key(book_id), ["v", "b"])
+                pipe.exists(unless_key)
+                (version, body), denied = await pipe.execute()
+                if denied:
+                    return None
         except RedisError as exc:
             self.read_failed("get_book", exc)
             return None

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import re
 
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pagely.auth import tokens
 from pagely.auth.dependencies import DENYLIST_PREFIX
 from pagely.catalog import books
-from pagely.catalog.cache import CatalogCache, body_tag, book_key, cache_of, first_page_name
+from pagely.catalog.cache import body_tag, cache_of, first_page_name
 from pagely.core.pagination import MAX_LIMIT
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -71,11 +70,9 @@ class BookReadFastPath:
                 claims = tokens.decode(resources.settings, token, "access")
             except tokens.TokenError:
                 return False  # the route answers the 401 (and logs why)
-        cache = cache_of(resources)
-        if not cache.readable:
-            return False
-        found = await self._lookup(cache, book_id, claims)
-        if found is None:
+        denylisted = None if claims is None else DENYLIST_PREFIX + claims.jti
+        found = await cache_of(resources).get_book(book_id, unless_key=denylisted)
+        if found is None or not found[1]:  # a miss, a denied token or a tombstone: the route
             return False
         version, body = found
         state = scope.setdefault("state", {})
@@ -109,28 +106,6 @@ class BookReadFastPath:
         scope.setdefault("state", {})["route_path"] = "/books"
         await _send(send, body, body_tag(body), if_none_match)
         return True
-
-    @staticmethod
-    async def _lookup(
-        cache: CatalogCache, book_id: str, claims: tokens.TokenClaims | None
-    ) -> tuple[int, bytes] | None:
-        """(version, body) of a live cached book the caller may read, in one round trip."""
-        try:
-            if claims is None:
-                version, body = await cache.redis.hmget(book_key(book_id), ["v", "b"])
-            else:
-                pipe = cache.redis.pipeline(transaction=False)
-                pipe.hmget(book_key(book_id), ["v", "b"])
-                pipe.exists(DENYLIST_PREFIX + claims.jti)
-                (version, body), denied = await pipe.execute()
-                if denied:
-                    return None
-        except RedisError as exc:
-            cache.read_failed("fast_path", exc)
-            return None
-        if version is None or not body:  # a miss, or a tombstone: the route answers
-            return None
-        return int(version), body.encode() if isinstance(body, str) else bytes(body)
 
 
 async def _send(send: Send, body: bytes, tag: str, if_none_match: str | None) -> None:

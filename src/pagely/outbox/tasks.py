@@ -4,26 +4,22 @@ read everything else from the database."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from celery import Task, shared_task
 
-from pagely.celery_app import SWEEP_TASK, PagelyCelery
+from pagely.celery_app import SWEEP_TASK
 from pagely.outbox.delivery import claim_stale, deliver
 from pagely.outbox.dispatch import SEND_TASK
-from pagely.worker_runtime import WorkerRuntime, get_runtime
+from pagely.worker_runtime import task_runtime
 
 log = structlog.get_logger("pagely.outbox")
 
 
-def _runtime(task: Task[Any, Any]) -> WorkerRuntime:
-    return get_runtime(cast(PagelyCelery, task.app).settings)
-
-
 @shared_task(bind=True, name=SEND_TASK, max_retries=None)
 def send(self: Task[Any, Any], outbox_id: str) -> str:
-    runtime = _runtime(self)
+    runtime = task_runtime(self)
     outcome = runtime.run(deliver(runtime.resources, uuid.UUID(outbox_id)))
     if outcome.retry_in is not None:
         # The row already records the attempt and when the next is due; should this retry
@@ -34,7 +30,7 @@ def send(self: Task[Any, Any], outbox_id: str) -> str:
 
 @shared_task(bind=True, name=SWEEP_TASK)
 def sweep(self: Task[Any, Any]) -> int:
-    runtime = _runtime(self)
+    runtime = task_runtime(self)
     ids = runtime.run(claim_stale(runtime.resources))
     if not ids:
         return 0
