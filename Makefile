@@ -29,10 +29,14 @@ run: .venv/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no U
 test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
-lint: .venv/.synced ## Format check, lint, strict types, migration drift
-	$(BIN)/ruff format --check src tests migrations scripts bench
-	$(BIN)/ruff check src tests migrations scripts bench
+# The paths that `make lint` checks and `make fmt` formats: one list.
+PY_PATHS := src tests migrations scripts bench
+
+lint: .venv/.synced ## Format check, lint, strict types, import layers, migration drift
+	$(BIN)/ruff format --check $(PY_PATHS)
+	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
 	$(BIN)/python scripts/openapi_guard.py openapi.json
 
@@ -60,8 +64,8 @@ openapi: .venv/.synced ## Regenerate the committed openapi.json from the code
 	$(BIN)/pagely openapi --output openapi.json
 
 fmt: .venv/.synced ## Format and autofix
-	$(BIN)/ruff format src tests migrations
-	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format $(PY_PATHS)
+	$(BIN)/ruff check --fix $(PY_PATHS)
 
 migrate: .venv/.synced ## Apply migrations
 	$(BIN)/pagely migrate

@@ -32,9 +32,9 @@ import httpx
 import psutil
 
 from bench import data
-from pagely.core.passwords import hash_password_sync
-from pagely.dbadmin import create_database, database_url
-from pagely.devstack import DevStack, free_port
+from pagely.core.hashing import hash_password_sync
+from pagely.devtools.dbadmin import create_database, database_url
+from pagely.devtools.embedded import DevStack, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -649,7 +649,7 @@ def _redis_db(url: str, index: int) -> str:
 
 
 def prepare(server_dsn: str, books: int) -> str:
-    from pagely import migrate
+    from pagely.core import migrations as migrate
 
     name = f"pagely_bench_{books}"
     url = database_url(server_dsn, name)

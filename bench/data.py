@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from pagely.core.hashing import hash_password_sync
 from pagely.core.isbn import isbn13_check_digit
-from pagely.core.passwords import hash_password_sync
 
 PASSWORD = "bench-password-long-enough"
 SEED = 20261120

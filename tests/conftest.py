@@ -22,10 +22,11 @@ from sqlalchemy import text
 
 from pagely.app import create_app
 from pagely.core.resources import Resources
-from pagely.dbadmin import create_database, drop_database
-from pagely.dbadmin import database_url as database_url_for
+from pagely.devtools.dbadmin import create_database, drop_database
+from pagely.devtools.dbadmin import database_url as database_url_for
 from pagely.models import metadata
 from pagely.settings import Settings, load_settings
+from pagely.worker.celery import create_resources
 
 # Fixtures shared by every package: the SMTP sink, Celery workers, signed-in headers.
 from tests.support import (  # noqa: F401
@@ -48,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # an xdist worker: the controller prepared everything and exported it
     os.environ.setdefault(RUN_ID_VAR, str(os.getpid()))
     if not (os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")):
-        from pagely.devstack import DevStack
+        from pagely.devtools.embedded import DevStack
 
         stack = DevStack(
             want_postgres=not os.environ.get("TEST_DATABASE_URL"),
@@ -63,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     server_url = os.environ["TEST_DATABASE_URL"]
     asyncio.run(drop_database(server_url, _template_name()))
     asyncio.run(create_database(server_url, _template_name()))
-    from pagely import migrate
+    from pagely.core import migrations as migrate
 
     migrate.upgrade(database_url_for(server_url, _template_name()))
 
@@ -164,7 +165,7 @@ def asgi_client(app: FastAPI) -> httpx.AsyncClient:
 @pytest.fixture(scope="session")
 async def db_cleaner(settings: Settings) -> AsyncIterator[Resources]:
     """Its own connections, so cleaning works whichever app a test used."""
-    cleaner = Resources.create(settings)
+    cleaner = create_resources(settings)
     yield cleaner
     await cleaner.close()
 

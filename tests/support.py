@@ -32,12 +32,12 @@ from sqlalchemy import select
 
 from pagely.app import create_app
 from pagely.core.db import transaction
-from pagely.core.passwords import hash_password
+from pagely.core.hashing import hash_password
+from pagely.core.outbox import enqueue_email
 from pagely.core.resources import Resources
-from pagely.devstack import EmbeddedRedis, free_port
+from pagely.devtools.embedded import EmbeddedRedis, free_port
 from pagely.models.outbox import OutboxMessage
 from pagely.models.user import User
-from pagely.outbox import enqueue_email
 from pagely.settings import Settings
 
 PUBLIC_BASE_URL = "https://books.example.test"

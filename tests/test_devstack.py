@@ -13,7 +13,7 @@ import pytest
 from redis import Redis
 
 from pagely.devmail.router import read_mailbox
-from pagely.devstack import DevStack, system_postgres_bindir
+from pagely.devtools.embedded import DevStack, system_postgres_bindir
 
 
 def _port_open(url: str) -> bool:
@@ -88,7 +88,7 @@ def test_system_postgres_cluster_is_created_kept_and_stopped(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_pgserver_fallback_serves_the_migrated_schema(tmp_path: Path) -> None:
     """Machines without PostgreSQL binaries get the PyPI-bundled server instead."""
-    from pagely import migrate
+    from pagely.core import migrations as migrate
 
     with DevStack(
         home=tmp_path, want_postgres=True, want_redis=False, want_smtp=False, prefer="pgserver"

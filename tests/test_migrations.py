@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from pagely import migrate
-from pagely.dbadmin import create_database, database_url, drop_database
+from pagely.core import migrations as migrate
+from pagely.devtools.dbadmin import create_database, database_url, drop_database
 
 
 @pytest.fixture

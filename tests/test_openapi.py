@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pagely.app import create_app
-from pagely.openapi import TAGS
 from pagely.settings import load_settings
+from pagely.web.openapi import TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = ROOT / "openapi.json"
@@ -85,7 +85,12 @@ def test_every_json_response_has_an_example(spec: dict[str, Any]) -> None:
 
 
 def test_the_examples_are_valid_responses() -> None:
-    from pagely.auth.schemas import (
+    from pagely.admin.schemas import OutboxItem, OutboxStats
+    from pagely.catalog.router import ReviewCreated
+    from pagely.catalog.schemas import BookOut, ReviewOut, ReviewPage, TagOut
+    from pagely.core.errors import ErrorEnvelope
+    from pagely.health.router import Liveness, Readiness
+    from pagely.identity.schemas import (
         Accepted,
         SessionOut,
         TokenPair,
@@ -93,18 +98,13 @@ def test_the_examples_are_valid_responses() -> None:
         UserOut,
         VerifyOut,
     )
-    from pagely.catalog.router import ReviewCreated
-    from pagely.catalog.schemas import BookOut, ReviewOut, ReviewPage, TagOut
-    from pagely.core.errors import ErrorEnvelope
-    from pagely.examples import EXAMPLES
-    from pagely.health.router import Liveness, Readiness
     from pagely.notifications.schemas import (
         NotificationOut,
         NotificationPage,
         NotificationPreferences,
         ReadAllOut,
     )
-    from pagely.outbox.schemas import OutboxItem, OutboxStats
+    from pagely.web.examples import EXAMPLES
 
     models = [Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
               BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from pagely.auth.router import router as auth_router
+from pagely.admin.router import router as outbox_router
 from pagely.catalog.fastpath import BookReadFastPath
 from pagely.catalog.router import reviews_router
 from pagely.catalog.router import router as books_router
@@ -19,16 +19,16 @@ from pagely.catalog.search import has_trigram
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
-from pagely.core.resources import Resources
+from pagely.core.templating import STATIC_DIR
 from pagely.health.router import router as health_router
+from pagely.identity.router import router as auth_router
+from pagely.identity.users_router import router as users_router
 from pagely.notifications.router import router as notifications_router
-from pagely.openapi import build_openapi
-from pagely.outbox.router import router as outbox_router
 from pagely.settings import Settings, get_settings
-from pagely.users.router import router as users_router
-from pagely.web import STATIC_DIR
 from pagely.web.docs import install_docs
+from pagely.web.openapi import build_openapi
 from pagely.web.router import router as pages_router
+from pagely.worker.celery import create_resources
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resources = Resources.create(settings)
+        resources = create_resources(settings)
         try:
             await resources.wait_until_reachable()
             app.state.typo_tolerance = await has_trigram(resources.engine)

@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from pagely.core.db import run_in_transaction, transaction
-from pagely.core.resources import Resources
 from pagely.settings import ConfigError, Settings, get_settings, load_settings
+from pagely.worker.celery import create_resources
 
 cli = typer.Typer(help="Pagely bookstore backend.", no_args_is_help=True, add_completion=False)
 
@@ -42,7 +42,7 @@ def services(*, smtp: bool = True, require_owner: bool = False) -> Iterator[Sett
         if not settings.is_dev_or_test:
             yield settings
             return
-        from pagely.devstack import DevStackError, embedded_services
+        from pagely.devtools.embedded import DevStackError, embedded_services
 
         try:
             with embedded_services(
@@ -71,7 +71,7 @@ def development_only(settings: Settings, command: str) -> None:
 @cli.command()
 def migrate() -> None:
     """Apply database migrations up to the latest."""
-    from pagely import migrate as migrations
+    from pagely.core import migrations
 
     with services(smtp=False) as settings:
         migrations.upgrade(settings.require("database_url"))
@@ -81,12 +81,12 @@ def migrate() -> None:
 @cli.command("check-migrations")
 def check_migrations() -> None:
     """Fail when the models and the migrations disagree (runs on a scratch database)."""
-    from pagely import migrate as migrations
+    from pagely.devtools import dbadmin
 
     with services(smtp=False) as settings:
         try:
-            migrations.check_on_scratch_database(settings.require("database_url"))
-        except migrations.DriftError as exc:
+            dbadmin.check_on_scratch_database(settings.require("database_url"))
+        except dbadmin.DriftError as exc:
             raise fail(str(exc), 1) from None
         typer.echo("migrations match the models")
 
@@ -94,7 +94,7 @@ def check_migrations() -> None:
 @cli.command()
 def seed() -> None:
     """Load the demo admin and the demo catalog (idempotent)."""
-    from pagely.seed import seed_demo
+    from pagely.devtools.seed import seed_demo
 
     with services(smtp=False) as settings:
         development_only(settings, "seed")
@@ -197,7 +197,7 @@ def create_admin(
 ) -> None:
     """Create an admin account, or promote an existing one. The password is read from the
     terminal (or stdin when piped), never from the command line."""
-    from pagely.seed import ensure_admin
+    from pagely.devtools.seed import ensure_admin
 
     password = _read_password()
     if not 8 <= len(password) <= 128:
@@ -218,7 +218,7 @@ def serve(
 
     with services() as settings:
         # Fail here with one line rather than a traceback from inside uvicorn's lifespan.
-        asyncio.run(Resources.create(settings).check_reachable())
+        asyncio.run(create_resources(settings).check_reachable())
         uvicorn.run(
             "pagely.app:create_app",
             factory=True,
@@ -248,8 +248,8 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker (email delivery, the outbox sweep)."""
-    from pagely.celery_app import create_celery_app
     from pagely.core.logging import configure_logging
+    from pagely.worker.celery import create_celery_app
 
     with services() as settings:
         if not settings.is_dev_or_test:
@@ -274,8 +274,8 @@ def worker(
 @cli.command("beat")
 def beat_command() -> None:
     """Run the periodic scheduler (the outbox sweep). Run exactly one per deployment."""
-    from pagely.celery_app import create_celery_app
     from pagely.core.logging import configure_logging
+    from pagely.worker.celery import create_celery_app
 
     with services(smtp=False) as settings:
         configure_logging(settings.log_level, json=settings.log_json)
@@ -291,11 +291,10 @@ def send_test_email(
 
     from email_validator import EmailNotValidError, validate_email
 
-    from pagely.core.resources import Resources
-    from pagely.outbox import enqueue_email
+    from pagely.core.outbox import enqueue_email
 
     async def enqueue(settings: Settings) -> uuid.UUID | None:
-        resources = Resources.create(settings)
+        resources = create_resources(settings)
         try:
             async with transaction(resources.sessionmaker) as session:
                 return await enqueue_email(
@@ -321,7 +320,7 @@ def send_test_email(
 def run() -> None:
     """Everything for local development: embedded services where none are configured,
     migrations, demo data, a worker and the API. Ctrl-C stops it all."""
-    from pagely.supervisor import run_all
+    from pagely.devtools.supervisor import run_all
 
     development_only(settings_or_exit(), "run")
     with services(require_owner=True) as settings:

@@ -15,9 +15,9 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from pagely.auth import tokens
 from pagely.core.clock import clock
 from pagely.core.resources import Resources
+from pagely.identity import tokens
 from pagely.models import OutboxMessage, User
 from pagely.settings import Settings
 from tests.support import bearer, make_user, sign_in

@@ -17,7 +17,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
 from pagely.core.resources import Resources
-from pagely.devstack import EmbeddedRedis
+from pagely.devtools.embedded import EmbeddedRedis
 from pagely.models import OutboxMessage, User
 from pagely.settings import Settings
 from tests.support import app_client, bearer, make_user, sign_in

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from pagely.app import create_app
-from pagely.devstack import SmtpSink as MaildirSink
+from pagely.devtools.embedded import SmtpSink as MaildirSink
 from pagely.settings import Settings
 from tests.support import UNLIMITED, StartWorker, serve
 

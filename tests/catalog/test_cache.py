@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from pagely.catalog.cache import CatalogCache
 from pagely.core.resources import Resources
-from pagely.devstack import EmbeddedRedis
+from pagely.devtools.embedded import EmbeddedRedis
 from pagely.models import Book
 from pagely.settings import Settings
 from tests.catalog.test_books import BOOKS, book_body

@@ -10,8 +10,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, insert, select, update
 
-from pagely.catalog.idempotency import prune_expired
 from pagely.core.clock import clock
+from pagely.core.idempotency import prune_expired
 from pagely.core.resources import Resources
 from pagely.models import IdempotencyKey
 from tests.catalog.test_books import BOOKS, book_body

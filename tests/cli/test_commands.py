@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
 from pagely.cli import cli
-from pagely.core.passwords import verify_and_update
+from pagely.core.hashing import verify_and_update
 from pagely.core.resources import Resources
 from pagely.models import Book, User
 from pagely.settings import Settings, get_settings

@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 
-from pagely.core import passwords
+from pagely.core import hashing as passwords
 
 
 async def test_hashes_run_on_low_priority_threads_beside_the_loop() -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from pagely.core.db import transaction
+from pagely.core.mail.render import render_email
 from pagely.core.resources import Resources
-from pagely.mail.render import render_email
 from pagely.models import Book, Notification, OutboxMessage, User
 from pagely.notifications import notify_review
 from pagely.settings import Settings

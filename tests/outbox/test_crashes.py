@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pagely.core.resources import Resources
-from pagely.devstack import free_port
+from pagely.devtools.embedded import free_port
 from pagely.settings import Settings
+from pagely.worker.celery import create_resources
 from tests.conftest import make_settings
 from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
 
@@ -14,7 +15,7 @@ from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_s
 async def test_broker_down_at_commit_then_the_sweep_delivers(
     settings: Settings, resources: Resources, smtp_sink: SmtpSink, start_worker: StartWorker
 ) -> None:
-    down = Resources.create(
+    down = create_resources(
         make_settings(
             settings.require("database_url"),
             settings.require("redis_url"),

@@ -15,13 +15,14 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 
 from pagely.core.db import transaction
+from pagely.core.mail.render import UnknownTemplate
+from pagely.core.outbox import enqueue_email
+from pagely.core.outbox.delivery import claim_stale
 from pagely.core.resources import Resources
-from pagely.devstack import free_port
-from pagely.mail.render import UnknownTemplate
+from pagely.devtools.embedded import free_port
 from pagely.models.outbox import OutboxMessage
-from pagely.outbox import enqueue_email
-from pagely.outbox.delivery import claim_stale
 from pagely.settings import Settings
+from pagely.worker.celery import create_resources
 from tests.conftest import make_settings
 from tests.support import default_context, enqueue, outbox_row
 
@@ -129,7 +130,7 @@ async def test_broker_down_at_commit_keeps_the_row_pending_for_the_sweep(
         settings.require("redis_url"),
         celery_broker_url=f"redis://127.0.0.1:{free_port()}/0",
     )
-    down = Resources.create(dead_broker)
+    down = create_resources(dead_broker)
     try:
         async with down.engine.connect() as warm_up:  # time the outbox, not the first connect
             await warm_up.execute(text("SELECT 1"))
@@ -170,7 +171,7 @@ async def test_an_unreachable_broker_never_delays_a_request_beyond_the_publish_t
             outbox_publish_timeout_seconds=0.5,
             service_timeout_seconds=1.0,
         )
-        slow = Resources.create(hung)
+        slow = create_resources(hung)
         try:
             started = time.monotonic()
             outbox_id = await enqueue(slow, key=f"hung:{uuid.uuid4()}")

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from pagely.core.db import transaction
+from pagely.core.outbox import enqueue_email
 from pagely.core.resources import Resources
-from pagely.outbox import enqueue_email
 from tests.support import SmtpSink, StartWorker
 
 COUNT = 1000

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection
 
-from pagely.core.resources import Resources
 from pagely.settings import Settings
+from pagely.worker.celery import create_resources
 from tests.conftest import make_settings
 from tests.support import SmtpSink, StartWorker, enqueue, wait_for_status
 
@@ -40,7 +40,7 @@ async def test_delivery_through_rabbitmq(
         settings.require("database_url"), settings.require("redis_url"),
         celery_broker_url=AMQP_URL, celery_queue=queue,
     )  # fmt: skip
-    resources = Resources.create(amqp)
+    resources = create_resources(amqp)
     try:
         start_worker(celery_broker_url=AMQP_URL, celery_queue=queue)
         outbox_id = await enqueue(resources)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pagely.mail.render import SUBJECTS, UnknownTemplate, render_email
-from pagely.mail.smtp import build_message
+from pagely.core.mail.render import SUBJECTS, UnknownTemplate, render_email
+from pagely.core.mail.smtp import build_message
 from pagely.settings import Settings
 from tests.conftest import make_settings
 

@@ -20,11 +20,11 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pagely.auth import tokens
-from pagely.auth.dependencies import DENYLIST_PREFIX
 from pagely.catalog import books
 from pagely.catalog.cache import body_tag, cache_of, first_page_name
 from pagely.core.pagination import MAX_LIMIT
+from pagely.identity import tokens
+from pagely.identity.dependencies import DENYLIST_PREFIX
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LIMIT = re.compile(rb"limit=[1-9][0-9]{0,2}")

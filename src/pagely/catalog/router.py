@@ -11,14 +11,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.auth.dependencies import (
-    OPTIONAL_BEARER,
-    CurrentUser,
-    ModeratorUser,
-    OptionalReader,
-    VerifiedUser,
-)
-from pagely.catalog import books, idempotency, reviews
+from pagely.catalog import books, reviews
 from pagely.catalog.cache import body_tag, cache_of, first_page_name
 from pagely.catalog.schemas import (
     BookIn,
@@ -34,11 +27,19 @@ from pagely.catalog.schemas import (
     TagOut,
 )
 from pagely.catalog.text import normalise_tags
+from pagely.core import idempotency
 from pagely.core.db import SessionDep, after_commit, reading
 from pagely.core.errors import AppError, documented
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.core.pagination import CursorQuery, LimitQuery, Page
 from pagely.core.resources import Resources, ResourcesDep
+from pagely.identity.dependencies import (
+    OPTIONAL_BEARER,
+    CurrentUser,
+    ModeratorUser,
+    OptionalReader,
+    VerifiedUser,
+)
 
 router = APIRouter(tags=["books"])
 reviews_router = APIRouter(tags=["reviews"])

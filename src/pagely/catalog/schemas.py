@@ -15,9 +15,9 @@ from pydantic import (
     field_validator,
 )
 
-from pagely.auth.schemas import Strict
 from pagely.catalog.text import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 from pagely.core.isbn import InvalidISBN, parse_isbn
+from pagely.identity.schemas import Strict
 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

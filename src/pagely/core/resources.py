@@ -14,11 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from pagely.celery_app import create_celery_app
 from pagely.core.db import create_engine, create_sessionmaker
+from pagely.core.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
 from pagely.core.ratelimit import RateLimiter
 from pagely.core.redis import create_redis
-from pagely.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
 from pagely.settings import ConfigError, Settings
 
 log = structlog.get_logger("pagely.startup")
@@ -35,9 +34,10 @@ class Resources:
     limiter: RateLimiter
 
     @classmethod
-    def create(cls, settings: Settings) -> Resources:
+    def create(cls, settings: Settings, celery: Celery) -> Resources:
+        """`celery` publishes the outbox's messages (`pagely.worker.celery.create_resources`
+        builds one); the resources close it with themselves."""
         engine = create_engine(settings)
-        celery = create_celery_app(settings, publisher=True)
         dispatcher = Dispatcher(celery, settings)
         sessionmaker = create_sessionmaker(engine, info={DISPATCHER_INFO_KEY: dispatcher})
         return cls(settings, engine, sessionmaker, create_redis(settings), celery, dispatcher,

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from pagely.core.errors import NotFound
-from pagely.web import templates
+from pagely.core.templating import templates
 
 router = APIRouter(prefix="/dev", tags=["development"], include_in_schema=False)
 

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from pagely.auth.dependencies import CurrentUser
 from pagely.core.db import SessionDep
 from pagely.core.errors import documented
 from pagely.core.pagination import CursorQuery, LimitQuery
+from pagely.identity.dependencies import CurrentUser
 from pagely.notifications import service
 from pagely.notifications.schemas import (
     NotificationOut,

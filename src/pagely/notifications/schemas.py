@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from pagely.auth.schemas import Strict
 from pagely.core.pagination import Page
+from pagely.identity.schemas import Strict
 from pagely.models.catalog import Notification
 from pagely.models.user import User
 

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from pagely.core.errors import NotFound
+from pagely.core.outbox import enqueue_email
 from pagely.core.pagination import created_cursor, decode_created_cursor, paginate
 from pagely.models.base import utcnow
 from pagely.models.catalog import Notification
 from pagely.models.user import User
-from pagely.outbox import enqueue_email
 
 REVIEW_CREATED = "review_created"
 REVIEW_EMAIL_TEMPLATE = "review_received"

@@ -1,9 +1,2 @@
-"""Server-rendered pages share these templates and one stylesheet (no CDN)."""
-
-from pathlib import Path
-
-from fastapi.templating import Jinja2Templates
-
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-STATIC_DIR = PACKAGE_DIR / "static"
-templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
+"""Server-rendered pages (the landing page) and the API documentation: Swagger UI, ReDoc and
+the OpenAPI document."""

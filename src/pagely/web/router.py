@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from pagely.core.templating import templates
 from pagely.settings import Settings
-from pagely.web import templates
 
 router = APIRouter(include_in_schema=False)
 

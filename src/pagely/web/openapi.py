@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from pagely.examples import EXAMPLES
+from pagely.web.examples import EXAMPLES
 
 TAGS = [
     {"name": "auth", "description": "Accounts, sign-in, tokens, passwords and sessions."},

@@ -1,5 +1,6 @@
-"""Celery tasks of the outbox. They take ids only (no addresses, no tokens in the broker) and
-read everything else from the database."""
+"""The Celery tasks: thin adapters from a message to a platform or feature function, run on
+the worker's event loop. They take ids only (no addresses, no tokens in the broker) and read
+everything else from the database."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 import structlog
 from celery import Task, shared_task
 
-from pagely.celery_app import SWEEP_TASK
-from pagely.outbox.delivery import claim_stale, deliver
-from pagely.outbox.dispatch import SEND_TASK
-from pagely.worker_runtime import task_runtime
+from pagely.core.idempotency import prune_expired
+from pagely.core.outbox.delivery import claim_stale, deliver
+from pagely.core.outbox.dispatch import SEND_TASK
+from pagely.worker.celery import PRUNE_IDEMPOTENCY_TASK, SWEEP_TASK
+from pagely.worker.runtime import task_runtime
 
-log = structlog.get_logger("pagely.outbox")
+log = structlog.get_logger("pagely.worker")
 
 
 @shared_task(bind=True, name=SEND_TASK, max_retries=None)
@@ -37,3 +39,13 @@ def sweep(self: Task[Any, Any]) -> int:
     published = runtime.resources.dispatcher.publish(ids)
     log.info("outbox_swept", redispatched=published, found=len(ids))
     return published
+
+
+@shared_task(bind=True, name=PRUNE_IDEMPOTENCY_TASK)
+def prune_idempotency_keys(self: Task[Any, Any]) -> int:
+    runtime = task_runtime(self)
+    hours = runtime.resources.settings.idempotency_key_hours
+    pruned = runtime.run(prune_expired(runtime.resources.sessionmaker, hours))
+    if pruned:
+        log.info("idempotency_keys_pruned", count=pruned)
+    return pruned

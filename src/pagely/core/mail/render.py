@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 import jinja2
 
+from pagely.core.templating import PACKAGE_DIR
 from pagely.settings import Settings
-from pagely.web import PACKAGE_DIR
 
 # Every email Pagely sends, with its subject line (a template over the same context).
 SUBJECTS: dict[str, str] = {

@@ -17,8 +17,8 @@ from sqlmodel import col
 
 from pagely.catalog.tags import set_tags
 from pagely.catalog.text import add_search_words
+from pagely.core.hashing import hash_password
 from pagely.core.isbn import isbn13_check_digit
-from pagely.core.passwords import hash_password
 from pagely.models import Book, Role, User
 
 _ADJECTIVES = [

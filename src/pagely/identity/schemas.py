@@ -6,7 +6,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from pagely.auth.passwords import MAX_LENGTH, password_problem
+from pagely.identity.password_policy import MAX_LENGTH, password_problem
 from pagely.models.user import Role
 
 

@@ -1,6 +1,6 @@
 """The transactional outbox. Services call `enqueue_email` inside their transaction; the row
 is handed to Celery after commit, and a periodic sweep re-dispatches what was not delivered."""
 
-from pagely.outbox.service import enqueue_email
+from pagely.core.outbox.enqueue import enqueue_email
 
 __all__ = ["enqueue_email"]

@@ -32,12 +32,12 @@ from typing import Any
 
 import structlog
 
-from pagely.dbadmin import create_database
+from pagely.devtools.dbadmin import create_database
 
-log = structlog.get_logger("pagely.devstack")
+log = structlog.get_logger("pagely.devtools.embedded")
 
 # Anchored to the source checkout, so a command run from any sub-directory finds the same stack.
-DEFAULT_HOME = Path(__file__).resolve().parents[2] / ".pagely"
+DEFAULT_HOME = Path(__file__).resolve().parents[3] / ".pagely"
 DATABASE_NAME = "pagely"
 _START_TIMEOUT = 60.0
 

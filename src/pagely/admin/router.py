@@ -10,7 +10,8 @@ import structlog
 from celery import Celery
 from fastapi import APIRouter, Query, status
 
-from pagely.auth.dependencies import AdminUser
+from pagely.admin import service
+from pagely.admin.schemas import OutboxCounts, OutboxItem, OutboxStats
 from pagely.core import metrics
 from pagely.core.db import SessionDep
 from pagely.core.errors import documented
@@ -23,9 +24,8 @@ from pagely.core.pagination import (
     paginate,
 )
 from pagely.core.resources import Resources, ResourcesDep
+from pagely.identity.dependencies import AdminUser
 from pagely.models.outbox import OutboxStatus
-from pagely.outbox import service
-from pagely.outbox.schemas import OutboxCounts, OutboxItem, OutboxStats
 
 log = structlog.get_logger("pagely.outbox")
 

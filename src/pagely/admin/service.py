@@ -1,74 +1,20 @@
-"""Writing to the outbox (any service) and managing it (the admin API)."""
+"""Managing the outbox (the admin API): counts, listing and a retry."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from pagely.core.db import after_commit
 from pagely.core.errors import Conflict, NotFound
-from pagely.mail.render import check_template
+from pagely.core.outbox.enqueue import dispatch_after_commit
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage, OutboxStatus
-from pagely.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
-
-EMAIL = "email"
-_PENDING_IDS_INFO_KEY = "pagely.outbox.pending_ids"
-
-
-async def enqueue_email(
-    session: AsyncSession,
-    *,
-    template: str,
-    to: str,
-    context: dict[str, Any],
-    key: str,
-) -> uuid.UUID | None:
-    """Write an email to the outbox in the caller's transaction. It is sent after the commit,
-    and never if the transaction rolls back.
-
-    `key` makes the call idempotent: a second call with the same key (a retried request, a
-    duplicate event) writes nothing and returns None. `context` must be JSON-serialisable;
-    it may hold tokens, so it is never logged or listed.
-    """
-    check_template(template)  # a typo fails the request that made it, not a worker later
-    statement = (
-        insert(OutboxMessage)
-        .values(
-            id=uuid.uuid4(),
-            kind=EMAIL,
-            payload={"template": template, "to": to, "context": context},
-            idempotency_key=key,
-            status=OutboxStatus.pending,
-            attempts=0,
-            next_attempt_at=func.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(col(OutboxMessage.id))
-    )
-    outbox_id = (await session.execute(statement)).scalar_one_or_none()
-    if outbox_id is not None:
-        _dispatch_after_commit(session, outbox_id)
-    return outbox_id
-
-
-def _dispatch_after_commit(session: AsyncSession, outbox_id: uuid.UUID) -> None:
-    ids: list[uuid.UUID] = session.info.setdefault(_PENDING_IDS_INFO_KEY, [])
-    ids.append(outbox_id)
-    dispatcher: Dispatcher | None = session.info.get(DISPATCHER_INFO_KEY)
-    if dispatcher is not None:
-        after_commit(session, "outbox.dispatch", functools.partial(dispatcher.dispatch, ids))
-
-
-# --- administration ----------------------------------------------------------------------
 
 
 class OutboxMessageNotFound(NotFound):
@@ -154,5 +100,5 @@ async def retry(session: AsyncSession, outbox_id: uuid.UUID) -> OutboxMessage:
     row.next_attempt_at = utcnow()
     row.failed_at = None
     await session.flush()
-    _dispatch_after_commit(session, row.id)
+    dispatch_after_commit(session, row.id)
     return row

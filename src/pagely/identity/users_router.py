@@ -12,9 +12,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy import or_, tuple_
 from sqlmodel import col, select
 
-from pagely.auth.dependencies import AdminUser
-from pagely.auth.schemas import UserAdminOut, UserAdminPatch
-from pagely.auth.service import end_all_sessions
 from pagely.core.db import SessionDep
 from pagely.core.errors import Conflict, NotFound, documented
 from pagely.core.pagination import (
@@ -25,6 +22,9 @@ from pagely.core.pagination import (
     decode_created_cursor,
     paginate,
 )
+from pagely.identity.dependencies import AdminUser
+from pagely.identity.schemas import UserAdminOut, UserAdminPatch
+from pagely.identity.service import end_all_sessions
 from pagely.models.user import Role, User
 
 log = structlog.get_logger("pagely.security")

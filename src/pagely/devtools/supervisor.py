@@ -19,7 +19,7 @@ from types import FrameType
 
 import httpx
 
-from pagely import migrate
+from pagely.core import migrations as migrate
 from pagely.core.db import run_in_transaction
 from pagely.settings import Settings
 
@@ -96,7 +96,7 @@ def _banner(settings: Settings) -> str:
 
 
 def run_all(settings: Settings) -> int:
-    from pagely.seed import seed_demo
+    from pagely.devtools.seed import seed_demo
 
     stopping = False
 

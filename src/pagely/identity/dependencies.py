@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 from sqlalchemy import RowMapping, bindparam, select
 from sqlmodel import col
 
-from pagely.auth import tokens
 from pagely.core.db import SessionDep, reading
 from pagely.core.errors import Forbidden, Unauthorized
+from pagely.identity import tokens
 from pagely.models.session import AuthSession
 from pagely.models.user import Role, User
 from pagely.settings import Settings

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from pagely.mail.render import RenderedEmail
+from pagely.core.mail.render import RenderedEmail
 from pagely.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """Response examples for the OpenAPI document, in one place: what a client developer sees
 next to each schema in /docs and in a generated client. Pages (`{items, next_cursor}`) get
-theirs composed from their item's example by `pagely.openapi`."""
+theirs composed from their item's example by `pagely.web.openapi`."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ from sqlmodel import col
 
 from pagely.core import metrics
 from pagely.core.db import transaction
+from pagely.core.mail.render import UnknownTemplate, render_email
+from pagely.core.mail.smtp import PermanentSMTPError, build_message, describe_error, send_message
 from pagely.core.resources import Resources
-from pagely.mail.render import UnknownTemplate, render_email
-from pagely.mail.smtp import PermanentSMTPError, build_message, describe_error, send_message
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage, OutboxStatus
 from pagely.settings import Settings

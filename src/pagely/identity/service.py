@@ -16,17 +16,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from pagely.auth import tokens
-from pagely.auth.dependencies import DENYLIST_PREFIX, InvalidToken, Principal
-from pagely.auth.schemas import TokenPair, UserOut
 from pagely.core.clock import clock
 from pagely.core.db import transaction
 from pagely.core.errors import AppError, Unauthorized
-from pagely.core.passwords import hash_password, verify_and_update
+from pagely.core.hashing import hash_password, verify_and_update
+from pagely.core.outbox import enqueue_email
 from pagely.core.resources import Resources
+from pagely.identity import tokens
+from pagely.identity.dependencies import DENYLIST_PREFIX, InvalidToken, Principal
+from pagely.identity.schemas import TokenPair, UserOut
 from pagely.models.session import AuthSession
 from pagely.models.user import User
-from pagely.outbox import enqueue_email
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.security")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from celery import Celery
 
+from pagely.core.resources import Resources
 from pagely.settings import Settings
 
-# Feature modules whose tasks the worker imports.
-TASK_MODULES: list[str] = ["pagely.outbox.tasks", "pagely.catalog.tasks"]
+# The module whose tasks the worker imports.
+TASK_MODULES: list[str] = ["pagely.worker.tasks"]
 
 SWEEP_TASK = "pagely.outbox.sweep"
 PRUNE_IDEMPOTENCY_TASK = "pagely.catalog.prune_idempotency_keys"
@@ -85,3 +86,9 @@ def create_celery_app(settings: Settings, *, publisher: bool = False) -> PagelyC
         enable_utc=True,
     )
     return app
+
+
+def create_resources(settings: Settings) -> Resources:
+    """The platform resources of a process that publishes tasks (the API, the worker's own
+    sweep, the CLI), with a publishing Celery app."""
+    return Resources.create(settings, create_celery_app(settings, publisher=True))

@@ -10,14 +10,20 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import col, select
 
-from pagely.auth import service, tokens
-from pagely.auth.dependencies import (
+from pagely.core.clientip import client_ip
+from pagely.core.clock import clock
+from pagely.core.db import SessionDep
+from pagely.core.errors import NotFound, documented
+from pagely.core.resources import Resources, ResourcesDep
+from pagely.core.templating import templates
+from pagely.identity import service, tokens
+from pagely.identity.dependencies import (
     CurrentAccount,
     CurrentPrincipal,
     CurrentUser,
     InvalidToken,
 )
-from pagely.auth.schemas import (
+from pagely.identity.schemas import (
     Accepted,
     ChangePasswordIn,
     EmailIn,
@@ -34,14 +40,8 @@ from pagely.auth.schemas import (
     UserOut,
     VerifyOut,
 )
-from pagely.core.clientip import client_ip
-from pagely.core.clock import clock
-from pagely.core.db import SessionDep
-from pagely.core.errors import NotFound, documented
-from pagely.core.resources import Resources, ResourcesDep
 from pagely.models.session import AuthSession
 from pagely.settings import Settings
-from pagely.web import templates
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

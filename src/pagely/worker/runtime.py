@@ -18,9 +18,8 @@ from typing import Any, TypeVar, cast
 from celery import Task
 from celery.signals import worker_process_shutdown
 
-from pagely.celery_app import PagelyCelery
-from pagely.core.resources import Resources
 from pagely.settings import Settings
+from pagely.worker.celery import PagelyCelery, create_resources
 
 T = TypeVar("T")
 
@@ -33,7 +32,7 @@ class WorkerRuntime:
             target=self.loop.run_forever, name="pagely-async", daemon=True
         )
         self._thread.start()
-        self.resources = Resources.create(settings)
+        self.resources = create_resources(settings)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
