@@ -833,7 +833,8 @@ def explain(db_url: str, depth: int) -> None:
     from sqlalchemy import DateTime, Uuid, literal
     from sqlalchemy.dialects import postgresql
 
-    from pagely.catalog import books, search
+    from pagely.catalog.books import queries as books
+    from pagely.catalog.books import search
 
     word = data.search_words()[10]
     english = books.filter_conditions(books.Filters(language="en"))

@@ -86,7 +86,7 @@ def test_every_json_response_has_an_example(spec: dict[str, Any]) -> None:
 
 def test_the_examples_are_valid_responses() -> None:
     from pagely.admin.schemas import OutboxItem, OutboxStats
-    from pagely.catalog.router import ReviewCreated
+    from pagely.catalog.books.router import ReviewCreated
     from pagely.catalog.schemas import BookOut, ReviewOut, ReviewPage, TagOut
     from pagely.core.errors import ErrorEnvelope
     from pagely.health.router import Liveness, Readiness

@@ -12,10 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from pagely.admin.router import router as outbox_router
-from pagely.catalog.fastpath import BookReadFastPath
-from pagely.catalog.router import reviews_router
-from pagely.catalog.router import router as books_router
-from pagely.catalog.search import has_trigram
+from pagely.catalog.books.fastpath import BookReadFastPath
+from pagely.catalog.books.router import reviews_router
+from pagely.catalog.books.router import router as books_router
+from pagely.catalog.books.search import has_trigram
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware

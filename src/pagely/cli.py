@@ -138,7 +138,7 @@ def import_books(
     title and authors when there is none). Bad rows are reported by line and skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from pagely.catalog.importer import (
+    from pagely.catalog.importing.service import (
         UnreadableCatalog,
         check_catalog,
         open_catalog,

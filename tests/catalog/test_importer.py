@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from pagely.catalog.importer import (
+from pagely.catalog.importing.service import (
     BadRow,
     BookRow,
     ImportReport,

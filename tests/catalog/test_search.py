@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from pagely.catalog import search
+from pagely.catalog.books import search
 from pagely.core.resources import Resources
 from pagely.models import Book
 from tests.catalog.test_books import BOOKS

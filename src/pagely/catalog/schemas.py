@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from pagely.catalog.text import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
+from pagely.catalog.tags.service import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.identity.schemas import Strict
 

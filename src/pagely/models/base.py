@@ -4,9 +4,9 @@ and column helpers used by every table."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, func
+from sqlalchemy import DateTime, Table, func
 from sqlmodel import Field, SQLModel
 
 SQLModel.metadata.naming_convention = {
@@ -18,6 +18,12 @@ SQLModel.metadata.naming_convention = {
 }
 
 metadata = SQLModel.metadata
+
+
+def table(model: type[SQLModel]) -> Table:
+    """A table model's Core table, typed (SQLModel does not declare `__table__`): for
+    statements that need the table itself, such as `table(Review).c`."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:

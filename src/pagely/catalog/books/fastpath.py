@@ -20,7 +20,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pagely.catalog import books
+from pagely.catalog.books import queries as books
 from pagely.catalog.cache import body_tag, cache_of, first_page_name
 from pagely.core.pagination import MAX_LIMIT
 from pagely.identity import tokens

@@ -11,8 +11,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.catalog import books, reviews
+from pagely.catalog.books import queries as books
 from pagely.catalog.cache import body_tag, cache_of, first_page_name
+from pagely.catalog.reviews import service as reviews
 from pagely.catalog.schemas import (
     BookIn,
     BookOut,
@@ -26,7 +27,7 @@ from pagely.catalog.schemas import (
     SortKey,
     TagOut,
 )
-from pagely.catalog.text import normalise_tags
+from pagely.catalog.tags.service import normalise_tags
 from pagely.core import idempotency
 from pagely.core.db import SessionDep, after_commit, reading
 from pagely.core.errors import AppError, documented

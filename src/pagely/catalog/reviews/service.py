@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import RowMapping, select, text, tuple_
+from sqlalchemy import RowMapping, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from pagely.catalog import books
-from pagely.catalog.books import BookNotFound
+from pagely.catalog.books import queries as books
+from pagely.catalog.books.queries import BookNotFound
+from pagely.catalog.reviews.queries import recompute_ratings
 from pagely.catalog.schemas import ReviewIn
 from pagely.core.errors import Conflict, Forbidden, NotFound
 from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -55,22 +56,6 @@ REVIEW_COLUMNS: tuple[Any, ...] = (
     col(Review.updated_at),
 )
 
-_RECOMPUTE = text(
-    """
-    UPDATE books SET
-      (rating_count, rating_sum, rating_hist, rating_avg) = (
-        SELECT count(*), coalesce(sum(rating), 0),
-               ARRAY[count(*) FILTER (WHERE rating = 1), count(*) FILTER (WHERE rating = 2),
-                     count(*) FILTER (WHERE rating = 3), count(*) FILTER (WHERE rating = 4),
-                     count(*) FILTER (WHERE rating = 5)],
-               coalesce(round(avg(rating), 2), 0)
-        FROM reviews WHERE book_id = :book_id),
-      version = version + 1,
-      updated_at = now()
-    WHERE id = :book_id
-    """
-)
-
 
 async def _lock_book(session: AsyncSession, book_id: uuid.UUID) -> tuple[uuid.UUID | None, str]:
     row = (
@@ -86,7 +71,7 @@ async def _lock_book(session: AsyncSession, book_id: uuid.UUID) -> tuple[uuid.UU
 
 
 async def _recompute(session: AsyncSession, book_id: uuid.UUID) -> RowMapping:
-    await session.execute(_RECOMPUTE, {"book_id": book_id})
+    await session.execute(recompute_ratings([book_id]))
     book = await books.get(session, book_id)
     assert book is not None  # locked by this transaction
     return book

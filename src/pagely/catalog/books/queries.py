@@ -30,37 +30,39 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from pagely.catalog import search
+from pagely.catalog.books import search
 from pagely.catalog.schemas import BookIn, BookOut, SortKey
-from pagely.catalog.tags import set_tags
-from pagely.catalog.text import add_search_words
+from pagely.catalog.tags.queries import set_tags
+from pagely.catalog.tags.service import add_search_words
 from pagely.core.db import Reader
 from pagely.core.errors import AppError, Conflict, Forbidden, NotFound
 from pagely.core.isbn import parse_isbn
 from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from pagely.models import Book, Role, User
-from pagely.models.base import utcnow
+from pagely.models.base import table, utcnow
 
-BOOK_COLUMNS = (
-    col(Book.id),
-    col(Book.title),
-    col(Book.subtitle),
-    col(Book.authors),
-    col(Book.isbn13),
-    col(Book.isbn10),
-    col(Book.publisher),
-    col(Book.published_date),
-    col(Book.page_count),
-    col(Book.language),
-    col(Book.description),
-    col(Book.tags),
-    col(Book.owner_id),
-    col(Book.rating_avg),
-    col(Book.rating_count),
-    col(Book.rating_hist),
-    col(Book.version),
-    col(Book.created_at),
-    col(Book.updated_at),
+# The descriptive fields of a book: what a client sends (`isbn` becomes isbn13 and isbn10) and
+# what an import writes. Every other list of book columns is built from this one.
+CATALOG_FIELDS: tuple[str, ...] = (
+    "title",
+    "subtitle",
+    "authors",
+    "isbn13",
+    "isbn10",
+    "publisher",
+    "published_date",
+    "page_count",
+    "language",
+    "description",
+    "tags",
+)
+_BOOKS = table(Book).c
+# What a book's response is built from.
+BOOK_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    _BOOKS.id,
+    *(_BOOKS[name] for name in CATALOG_FIELDS),
+    *(_BOOKS[name] for name in ("owner_id", "rating_avg", "rating_count", "rating_hist")),
+    *(_BOOKS[name] for name in ("version", "created_at", "updated_at")),
 )
 
 _BOOK_JSON = TypeAdapter(BookOut)
