@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from pagely.catalog.books.search import add_search_words
 from pagely.catalog.tags.queries import set_tags
-from pagely.catalog.tags.service import add_search_words
 from pagely.core.hashing import hash_password
 from pagely.core.isbn import isbn13_check_digit
 from pagely.models import Book, Role, User

@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from pagely.catalog.books import search
+from pagely.catalog.books.search import add_search_words
 from pagely.catalog.schemas import BookIn, BookOut, SortKey
 from pagely.catalog.tags.queries import set_tags
-from pagely.catalog.tags.service import add_search_words
 from pagely.core.db import Reader
 from pagely.core.errors import AppError, Conflict, Forbidden, NotFound
 from pagely.core.isbn import parse_isbn

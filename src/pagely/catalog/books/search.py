@@ -16,6 +16,8 @@ from two small sets instead (see its proof), which stays in the milliseconds.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -32,7 +34,7 @@ from sqlalchemy import (
     text,
     union,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from pagely.core.db import Reader
@@ -167,3 +169,23 @@ def score(query: ColumnElement[str]) -> ColumnElement[float]:
     far better-known book beat a box set whose short title matches slightly better."""
     rank = func.ts_rank_cd(col(Book.rank_vector), query, 1) + 0.01
     return cast(rank * func.power(1 + func.ln(1 + popularity()), 2), Float)
+
+
+# Words of titles and authors, three letters or more, as the typo corrector compares them.
+# text(): regexp_split_to_table as a set-returning FROM item reads clearer as SQL.
+_REFRESH_WORDS = text(
+    """
+    INSERT INTO search_words (word)
+    SELECT DISTINCT left(w, 100) FROM books,
+      regexp_split_to_table(lower(title || ' ' || array_to_string(authors, ' ')), '[^[:alnum:]]+') w
+    WHERE books.id = ANY(:ids) AND char_length(w) >= 3
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def add_search_words(session: AsyncSession, book_ids: Sequence[uuid.UUID]) -> None:
+    """Add the words of these books' titles and authors to the lexicon typo correction uses.
+    Words are never removed: a stale one can only suggest a correction that finds nothing."""
+    if book_ids:
+        await session.execute(_REFRESH_WORDS, {"ids": list(book_ids)})

@@ -41,8 +41,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.schema import CreateTable, DropTable
 
+from pagely.catalog.books.search import add_search_words
 from pagely.catalog.tags.queries import set_tags
-from pagely.catalog.tags.service import MAX_TAGS, add_search_words, normalise_tags
+from pagely.catalog.tags.service import MAX_TAGS, normalise_tags
 from pagely.core.db import create_engine, create_sessionmaker, transaction
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.models import metadata
