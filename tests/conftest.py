@@ -25,17 +25,19 @@ from pagely.core.resources import Resources
 from pagely.devtools.dbadmin import create_database, drop_database
 from pagely.devtools.dbadmin import database_url as database_url_for
 from pagely.models import metadata
-from pagely.settings import Settings, load_settings
+from pagely.settings import Settings
 from pagely.worker.celery import create_resources
+from tests.fixtures.apps import asgi_client, make_settings
 
-# Fixtures shared by every package: the SMTP sink, Celery workers, signed-in headers.
-from tests.support import (  # noqa: F401
-    admin_headers,
-    live_server,
-    own_redis,
-    smtp_sink,
-    start_worker,
-)
+# The fixtures every package shares (signed-in headers, the SMTP sink, Celery workers, live
+# servers, measurements), registered by module rather than imported name by name.
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.measurements",
+    "tests.fixtures.servers",
+    "tests.fixtures.smtp",
+    "tests.fixtures.worker",
+]
 
 RUN_ID_VAR = "PAGELY_TEST_RUN_ID"
 
@@ -117,23 +119,6 @@ def make_url_redis(url: str, index: int) -> str:
     return f"{scheme}://{host}/{index}"
 
 
-def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "celery_broker_url": redis_url,
-        "log_json": True,
-        "startup_timeout_seconds": 5.0,
-        "service_timeout_seconds": 1.0,
-        "smtp_host": None,
-        "dev_mail_dir": None,
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str) -> Settings:
     return make_settings(database_url, redis_url)
@@ -158,10 +143,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def asgi_client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
 @pytest.fixture(scope="session")
 async def db_cleaner(settings: Settings) -> AsyncIterator[Resources]:
     """Its own connections, so cleaning works whichever app a test used."""
@@ -182,30 +163,3 @@ async def _clean_state(db_cleaner: Resources) -> AsyncIterator[None]:
 @pytest.fixture
 def redis(resources: Resources) -> Redis:
     return resources.redis
-
-
-MEASUREMENT = "measurement"
-
-
-@pytest.fixture
-def report_measurement(record_property: Any) -> Any:
-    """Record a line (a throughput, a duplicate count) for the end-of-run summary; it travels
-    from xdist workers to the controller with the test report."""
-
-    def record(line: str) -> None:
-        record_property(MEASUREMENT, line)
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    lines = [
-        f"{report.nodeid.split('::')[-1]}: {value}"
-        for report in terminalreporter.stats.get("passed", [])
-        for name, value in getattr(report, "user_properties", [])
-        if name == MEASUREMENT
-    ]
-    if lines:
-        terminalreporter.write_sep("-", "measurements")
-        for line in lines:
-            terminalreporter.write_line(line)

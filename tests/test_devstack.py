@@ -12,8 +12,9 @@ import aiosmtplib
 import pytest
 from redis import Redis
 
-from pagely.devmail.router import read_mailbox
-from pagely.devtools.embedded import DevStack, system_postgres_bindir
+from pagely.devmail.service import read_mailbox
+from pagely.devtools.embedded import DevStack
+from pagely.devtools.postgres import system_postgres_bindir
 
 
 def _port_open(url: str) -> bool:

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from pagely.core.resources import Resources
-from tests.support import SmtpSink, StartWorker, make_user
+from tests.fixtures.accounts import make_user
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import StartWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a-good-long-password"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,11 +12,11 @@ from pagely.devtools.dbadmin import create_database, database_url, drop_database
 
 
 @pytest.fixture
-def scratch_url() -> str:
+def scratch_url() -> Iterator[str]:
     server = os.environ["TEST_DATABASE_URL"]
     name = f"pagely_scratch_{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(server, name))
-    yield database_url(server, name)  # type: ignore[misc]
+    yield database_url(server, name)
     asyncio.run(drop_database(server, name))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from pagely.app import create_app
 from pagely.settings import load_settings
@@ -86,10 +87,11 @@ def test_every_json_response_has_an_example(spec: dict[str, Any]) -> None:
 
 def test_the_examples_are_valid_responses() -> None:
     from pagely.admin.schemas import OutboxItem, OutboxStats
-    from pagely.catalog.books.router import ReviewCreated
-    from pagely.catalog.schemas import BookOut, ReviewOut, ReviewPage, TagOut
+    from pagely.catalog.books.schemas import BookOut
+    from pagely.catalog.reviews.schemas import ReviewCreated, ReviewOut, ReviewPage
+    from pagely.catalog.tags.schemas import TagOut
     from pagely.core.errors import ErrorEnvelope
-    from pagely.health.router import Liveness, Readiness
+    from pagely.health.schemas import Liveness, Readiness
     from pagely.identity.schemas import (
         Accepted,
         SessionOut,
@@ -106,10 +108,12 @@ def test_the_examples_are_valid_responses() -> None:
     )
     from pagely.web.examples import EXAMPLES
 
-    models = [Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
-              BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,
-              NotificationOut, NotificationPage, NotificationPreferences, ReadAllOut,
-              OutboxItem, OutboxStats]  # fmt: skip
+    models: list[type[BaseModel]] = [
+        Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
+        BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,
+        NotificationOut, NotificationPage, NotificationPreferences, ReadAllOut,
+        OutboxItem, OutboxStats,
+    ]  # fmt: skip
     assert {m.__name__ for m in models} == set(EXAMPLES)
     for model in models:
         model.model_validate(EXAMPLES[model.__name__])

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from pagely.devtools.embedded import free_port
+from pagely.devtools.processes import free_port
 
 
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:

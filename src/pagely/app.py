@@ -13,9 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 from pagely.admin.router import router as outbox_router
 from pagely.catalog.books.fastpath import BookReadFastPath
-from pagely.catalog.books.router import reviews_router
 from pagely.catalog.books.router import router as books_router
 from pagely.catalog.books.search import has_trigram
+from pagely.catalog.reviews.router import router as reviews_router
+from pagely.catalog.tags.router import router as tags_router
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources = create_resources(settings)
         try:
             await resources.wait_until_reachable()
-            app.state.typo_tolerance = await has_trigram(resources.engine)
+            resources.trigram = await has_trigram(resources.engine)
             app.state.resources = resources
             # What exists now lives as long as the process (modules, models, routes, pools):
             # kept out of the collector's sight, a full collection under load stops walking
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # less per request. The hottest routes (books) are matched first.
     for router in (
         books_router,
+        tags_router,
         reviews_router,
         auth_router,
         notifications_router,

@@ -42,7 +42,8 @@ def services(*, smtp: bool = True, require_owner: bool = False) -> Iterator[Sett
         if not settings.is_dev_or_test:
             yield settings
             return
-        from pagely.devtools.embedded import DevStackError, embedded_services
+        from pagely.devtools.embedded import embedded_services
+        from pagely.devtools.processes import DevStackError
 
         try:
             with embedded_services(
@@ -138,13 +139,9 @@ def import_books(
     title and authors when there is none). Bad rows are reported by line and skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from pagely.catalog.importing.service import (
-        UnreadableCatalog,
-        check_catalog,
-        open_catalog,
-        run_import,
-        summary_lines,
-    )
+    from pagely.catalog.importing.errors import UnreadableCatalog
+    from pagely.catalog.importing.parse import open_catalog
+    from pagely.catalog.importing.service import check_catalog, run_import, summary_lines
 
     try:
         catalog = open_catalog(file)
@@ -198,10 +195,11 @@ def create_admin(
     """Create an admin account, or promote an existing one. The password is read from the
     terminal (or stdin when piped), never from the command line."""
     from pagely.devtools.seed import ensure_admin
+    from pagely.identity.password_policy import MAX_LENGTH, MIN_LENGTH
 
     password = _read_password()
-    if not 8 <= len(password) <= 128:
-        raise fail("the password must be 8 to 128 characters")
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        raise fail(f"the password must be {MIN_LENGTH} to {MAX_LENGTH} characters")
     with services(smtp=False) as settings:
         asyncio.run(run_in_transaction(settings, lambda s: ensure_admin(s, email, password, name)))
         typer.echo(f"{email.strip().lower()} is an admin")

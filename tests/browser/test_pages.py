@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from pagely.app import create_app
-from pagely.devtools.embedded import SmtpSink as MaildirSink
+from pagely.devtools.mail_sink import MaildirSmtpServer
 from pagely.settings import Settings
-from tests.support import UNLIMITED, StartWorker, serve
+from tests.fixtures.servers import no_rate_limits, serve
+from tests.fixtures.worker import StartWorker
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "a-good-long-password"
@@ -61,13 +62,12 @@ async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[An
 
 @pytest.fixture
 def site(settings: Settings, tmp_path: Path, start_worker: StartWorker) -> Iterator[str]:
-    """A development-mode server with the mail page, and a worker delivering into its sink."""
-    sink = MaildirSink(tmp_path)
-    _, port, maildir = sink.start()
-    limits = {name: UNLIMITED for name in Settings.model_fields if name.startswith("rate_limit_")}
+    """A development-mode server with the mail page, and a worker delivering into its Maildir."""
+    mail = MaildirSmtpServer(tmp_path)
+    _, port, maildir = mail.start()
     app = create_app(
         settings.model_copy(
-            update={"environment": "development", "dev_mail_dir": maildir, **limits}
+            update={"environment": "development", "dev_mail_dir": maildir, **no_rate_limits()}
         )
     )
     try:
@@ -75,7 +75,7 @@ def site(settings: Settings, tmp_path: Path, start_worker: StartWorker) -> Itera
             start_worker(smtp_port=port, public_base_url=url)
             yield url
     finally:
-        sink.stop()
+        mail.stop()
 
 
 async def _post(url: str, **kwargs: Any) -> httpx.Response:

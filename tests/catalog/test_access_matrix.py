@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from pagely.core.isbn import isbn13_check_digit
 from pagely.core.resources import Resources
-from tests.catalog.test_books import BOOKS, book_body
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.catalog import BOOKS, book_body
 
 ROLES = ("anonymous", "user", "owner", "moderator", "admin")
 NOBODY = "00000000-0000-0000-0000-000000000000"
@@ -94,7 +94,7 @@ async def test_access(client: httpx.AsyncClient, resources: Resources, row: Row)
         role: await make_user(resources, role=role if role in ("moderator", "admin") else "user")
         for role in ROLES[1:]
     }
-    headers = {"anonymous": {}} | {
+    headers: dict[str, dict[str, str]] = {"anonymous": {}} | {
         role: bearer((await sign_in(client, user.email))["access_token"])
         for role, user in users.items()
     }

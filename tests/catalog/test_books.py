@@ -13,25 +13,8 @@ from sqlalchemy import func, select
 
 from pagely.core.resources import Resources
 from pagely.models import Book, BookTag, IdempotencyKey, User
-from tests.support import bearer, make_user, sign_in
-
-BOOKS = "/api/v1/books"
-
-
-def book_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "title": "The Left Hand of Darkness",
-        "authors": ["Ursula K. Le Guin"],
-        "isbn": "978-0-441-47812-5",
-        "publisher": "Ace Books",
-        "published_date": "1969-03-01",
-        "page_count": 304,
-        "language": "en",
-        "description": "An envoy visits a winter planet.",
-        "tags": ["Science Fiction", "classics", "science fiction"],
-    }
-    body.update(overrides)
-    return body
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.catalog import BOOKS, book_body
 
 
 async def _writer(

@@ -11,13 +11,15 @@ import uuid
 import httpx
 from sqlalchemy import update
 
-from pagely.catalog.cache import CatalogCache
+from pagely.catalog.cache import GENERATION_KEY, book_key
+from pagely.core.cache import VersionedCache
 from pagely.core.resources import Resources
-from pagely.devtools.embedded import EmbeddedRedis
+from pagely.devtools.redis_server import EmbeddedRedis
 from pagely.models import Book
 from pagely.settings import Settings
-from tests.catalog.test_books import BOOKS, book_body
-from tests.support import app_client, bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.apps import app_client
+from tests.fixtures.catalog import BOOKS, book_body
 
 
 async def test_hot_reads_come_from_the_cache(
@@ -43,20 +45,20 @@ async def test_hot_reads_come_from_the_cache(
 
 
 async def test_an_older_version_never_replaces_a_newer_one(resources: Resources) -> None:
-    cache = CatalogCache(resources.redis, 60)
+    cache = VersionedCache(resources.redis, 60)
     book_id = uuid.uuid4()
-    await cache.put_book(book_id, 3, b'{"v":3}')
-    await cache.put_book(book_id, 2, b'{"v":2}')  # a reader that loaded the row earlier
-    assert await cache.get_book(book_id) == (3, b'{"v":3}')
-    await cache.forget_book(book_id)
-    await cache.put_book(book_id, 4, b'{"v":4}')
-    assert await cache.get_book(book_id) == (2**62, b"")  # deleted stays deleted
+    await cache.put(book_key(book_id), 3, b'{"v":3}')
+    await cache.put(book_key(book_id), 2, b'{"v":2}')  # a reader that loaded the row earlier
+    assert await cache.get(book_key(book_id)) == (3, b'{"v":3}')
+    await cache.forget(book_key(book_id))
+    await cache.put(book_key(book_id), 4, b'{"v":4}')
+    assert await cache.get(book_key(book_id)) == (2**62, b"")  # deleted stays deleted
 
-    generation, body = await cache.get_listed("first")
+    generation, body = await cache.get_listed(GENERATION_KEY, "first")
     assert body is None
-    await cache.catalog_changed()  # a write commits while the reader queries
-    await cache.put_listed(generation, "first", b"stale")
-    assert (await cache.get_listed("first"))[1] is None
+    await cache.new_generation(GENERATION_KEY)  # a write commits while the reader queries
+    await cache.put_listed(GENERATION_KEY, generation, "first", b"stale")
+    assert (await cache.get_listed(GENERATION_KEY, "first"))[1] is None
 
 
 async def test_reads_fall_through_to_postgres_when_redis_is_down(

@@ -14,8 +14,9 @@ from sqlalchemy import update
 from pagely.core.resources import Resources
 from pagely.models import Book
 from pagely.settings import Settings
-from tests.catalog.test_books import BOOKS, book_body
-from tests.support import app_client, bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.apps import app_client
+from tests.fixtures.catalog import BOOKS, book_body
 
 # Per-request headers, different on every answer whichever path gives it.
 _VOLATILE = {"x-request-id", "x-process-time"}

@@ -9,18 +9,20 @@ from datetime import timedelta
 
 import httpx
 from sqlalchemy import func, insert, select, update
+from sqlmodel import col
 
 from pagely.core.clock import clock
 from pagely.core.idempotency import prune_expired
 from pagely.core.resources import Resources
 from pagely.models import IdempotencyKey
-from tests.catalog.test_books import BOOKS, book_body
-from tests.support import StartWorker, bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.catalog import BOOKS, book_body
+from tests.fixtures.worker import StartWorker
 
 
 async def _keys(resources: Resources) -> set[str]:
     async with resources.sessionmaker() as session:
-        return set((await session.execute(select(IdempotencyKey.key))).scalars())
+        return set((await session.execute(select(col(IdempotencyKey.key)))).scalars())
 
 
 async def _age(resources: Resources, keys: list[str], hours: int) -> None:

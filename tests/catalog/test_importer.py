@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from pagely.catalog.importing.service import (
-    BadRow,
-    BookRow,
-    ImportReport,
-    UnreadableCatalog,
-    import_catalog,
-    map_columns,
-    read_catalog,
-)
+from pagely.catalog.importing.errors import UnreadableCatalog
+from pagely.catalog.importing.parse import BadRow, BookRow, map_columns, read_catalog
+from pagely.catalog.importing.service import ImportReport, import_catalog
 from pagely.core.isbn import isbn13_check_digit
 from pagely.core.resources import Resources
 from pagely.models import Book

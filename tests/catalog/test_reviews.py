@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from pagely.core.resources import Resources
 from pagely.models import Book, Notification, OutboxMessage, Review, User
-from tests.catalog.test_books import BOOKS, book_body
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.catalog import BOOKS, book_body
 
 
 async def _headers(
@@ -37,13 +38,15 @@ async def _fresh_aggregates(resources: Resources, book_id: str) -> tuple[int, De
             await session.execute(
                 select(
                     func.count(), func.coalesce(func.round(func.avg(Review.rating), 2), 0)
-                ).where(Review.book_id == book_id)
+                ).where(col(Review.book_id) == book_id)
             )
         ).one()
         hist = [
             int(
                 await session.scalar(
-                    select(func.count()).where(Review.book_id == book_id, Review.rating == stars)
+                    select(func.count()).where(
+                        col(Review.book_id) == book_id, col(Review.rating) == stars
+                    )
                 )
                 or 0
             )

@@ -15,8 +15,8 @@ from sqlmodel import col
 from pagely.catalog.books import search
 from pagely.core.resources import Resources
 from pagely.models import Book
-from tests.catalog.test_books import BOOKS
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.catalog import BOOKS
 
 CATALOG: list[dict[str, Any]] = [
     {"title": "The Hobbit", "authors": ["J.R.R. Tolkien"], "tags": ["fantasy"],
@@ -86,7 +86,7 @@ async def test_relevance_pages_with_a_cursor(
 async def test_typo_tolerance(
     app: FastAPI, client: httpx.AsyncClient, catalog: dict[str, str]
 ) -> None:
-    if not app.state.typo_tolerance:
+    if not app.state.resources.trigram:
         if os.environ.get("PAGELY_REQUIRE_TRGM"):
             pytest.fail("pg_trgm is missing but PAGELY_REQUIRE_TRGM is set (CI must not skip)")
         pytest.skip("pg_trgm is not installed in this PostgreSQL: search has no typo tolerance")

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from pagely.app import create_app
 from pagely.core.resources import Resources
 from pagely.settings import Settings
-from tests.conftest import asgi_client
+from tests.fixtures.apps import asgi_client
 
 UNCACHED = "/api/v1/books?language=en"  # a filtered listing: always read from PostgreSQL
 

@@ -17,7 +17,7 @@ from pagely.core.db import SessionDep
 from pagely.core.errors import Conflict
 from pagely.models import User
 from pagely.settings import Settings
-from tests.conftest import asgi_client
+from tests.fixtures.apps import asgi_client
 
 
 class ProbeBody(BaseModel):

@@ -8,7 +8,7 @@ from starlette.types import Message, Receive, Scope, Send
 from pagely.app import create_app
 from pagely.core.middleware import EdgeMiddleware
 from pagely.settings import Settings
-from tests.conftest import asgi_client
+from tests.fixtures.apps import asgi_client
 
 
 async def test_request_id_is_generated_and_echoed(client: httpx.AsyncClient) -> None:

@@ -9,7 +9,7 @@ from asgi_lifespan import LifespanManager
 
 from pagely.app import create_app
 from pagely.settings import Settings
-from tests.conftest import asgi_client
+from tests.fixtures.apps import asgi_client
 
 
 def _deliver(directory: Path, subject: str, to: str) -> None:

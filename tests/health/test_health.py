@@ -11,9 +11,9 @@ from sqlalchemy import text
 from pagely.app import create_app
 from pagely.core.db import SessionDep, create_engine, create_sessionmaker
 from pagely.core.redis import create_redis
-from pagely.devtools.embedded import free_port
+from pagely.devtools.processes import free_port
 from pagely.settings import ConfigError, Settings
-from tests.conftest import asgi_client
+from tests.fixtures.apps import asgi_client
 
 probe = APIRouter()
 

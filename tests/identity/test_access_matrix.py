@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from pagely.core.resources import Resources
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
 
 PASSWORD = "a-good-long-password"
 ROLES = ("anonymous", "user", "moderator", "admin")

@@ -14,13 +14,14 @@ import httpx
 import jwt
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from pagely.core.clock import clock
 from pagely.core.resources import Resources
 from pagely.identity import tokens
 from pagely.models import OutboxMessage, User
 from pagely.settings import Settings
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
 
 PASSWORD = "a-good-long-password"
 
@@ -35,7 +36,7 @@ def _real_time() -> Iterator[None]:
 async def _emails(resources: Resources, template: str | None = None) -> list[dict[str, Any]]:
     async with resources.sessionmaker() as session:
         rows = (
-            await session.execute(select(OutboxMessage).order_by(OutboxMessage.created_at))
+            await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.created_at)))
         ).scalars()
         return [r.payload for r in rows if template is None or r.payload["template"] == template]
 
@@ -128,7 +129,10 @@ async def test_signin_failure_is_the_same_for_unknown_email_and_wrong_password(
         "/api/v1/auth/signin", json={"email": "ghost@example.com", "password": "nope-nope"}
     )
     assert wrong.status_code == unknown.status_code == 401
-    strip = lambda r: {**r.json()["error"], "request_id": None}  # noqa: E731
+
+    def strip(response: httpx.Response) -> dict[str, Any]:
+        return {**response.json()["error"], "request_id": None}
+
     assert strip(wrong) == strip(unknown)
     assert wrong.json()["error"]["type"] == "invalid_credentials"
 

@@ -7,7 +7,9 @@ import re
 import httpx
 
 from pagely.core.resources import Resources
-from tests.support import PUBLIC_BASE_URL, SmtpSink, StartWorker, bearer, sign_in
+from tests.fixtures.accounts import bearer, sign_in
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import PUBLIC_BASE_URL, StartWorker
 
 
 async def test_the_verification_email_arrives_and_its_link_verifies(

@@ -15,12 +15,14 @@ import httpx
 import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from pagely.core.resources import Resources
-from pagely.devtools.embedded import EmbeddedRedis
+from pagely.devtools.redis_server import EmbeddedRedis
 from pagely.models import OutboxMessage, User
 from pagely.settings import Settings
-from tests.support import app_client, bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.apps import app_client
 
 PASSWORD = "a-good-long-password"
 
@@ -276,7 +278,9 @@ async def test_signin_rehashes_a_hash_made_with_weaker_parameters(
 
     await sign_in(client, user.email)
     async with resources.sessionmaker() as session:
-        upgraded = await session.scalar(select(User.password_hash).where(User.id == user.id))
+        upgraded = await session.scalar(
+            select(col(User.password_hash)).where(col(User.id) == user.id)
+        )
     assert upgraded is not None
     assert upgraded != weak
     assert upgraded.startswith("$argon2id$")

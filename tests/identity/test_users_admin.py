@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from pagely.core.resources import Resources
 from pagely.models import User
 from pagely.models.session import AuthSession
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
 
 
 async def _admin(client: httpx.AsyncClient, resources: Resources) -> tuple[User, dict[str, str]]:
@@ -112,8 +113,8 @@ async def test_deactivation_refuses_existing_tokens_at_once(
         open_sessions = (
             await session.scalars(
                 select(AuthSession).where(
-                    AuthSession.user_id == user.id,
-                    AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
+                    col(AuthSession.user_id) == user.id,
+                    col(AuthSession.revoked_at).is_(None),
                 )
             )
         ).all()

@@ -18,8 +18,8 @@ from pagely.core.resources import Resources
 from pagely.models import Book, Notification, OutboxMessage, User
 from pagely.notifications import notify_review
 from pagely.settings import Settings
-from tests.conftest import make_settings
-from tests.support import bearer, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.apps import make_settings
 
 API = "/api/v1/notifications"
 

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from pagely.core.resources import Resources
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage
-from tests.support import bearer, enqueue, make_user, sign_in
+from tests.fixtures.accounts import bearer, make_user, sign_in
+from tests.fixtures.outbox import enqueue
 
 ROUTES = [
     ("GET", "/api/v1/admin/outbox/stats"),
@@ -116,7 +117,10 @@ async def test_the_list_pages_newest_first_and_filters_by_status(
     ],
 )
 async def test_bad_list_parameters_are_422(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], params: dict[str, object], field: str
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    params: dict[str, str | int],
+    field: str,
 ) -> None:
     response = await client.get("/api/v1/admin/outbox", params=params, headers=admin_headers)
     assert response.status_code == 422

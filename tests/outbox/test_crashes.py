@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pagely.core.resources import Resources
-from pagely.devtools.embedded import free_port
+from pagely.devtools.processes import free_port
 from pagely.settings import Settings
 from pagely.worker.celery import create_resources
-from tests.conftest import make_settings
-from tests.support import SmtpSink, StartWorker, enqueue, outbox_row, wait_for_status
+from tests.fixtures.apps import make_settings
+from tests.fixtures.outbox import enqueue, outbox_row, wait_for_status
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import StartWorker
 
 
 async def test_broker_down_at_commit_then_the_sweep_delivers(

@@ -10,17 +10,9 @@ from redis.asyncio import Redis
 from pagely.core import metrics
 from pagely.core.resources import Resources
 from pagely.settings import Settings
-from tests.support import (
-    PUBLIC_BASE_URL,
-    SmtpSink,
-    StartWorker,
-    WorkerProcess,
-    default_context,
-    enqueue,
-    wait_for_counter,
-    wait_for_status,
-    worker_env,
-)
+from tests.fixtures.outbox import default_context, enqueue, wait_for_counter, wait_for_status
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import PUBLIC_BASE_URL, StartWorker, WorkerProcess, worker_env
 
 
 async def test_a_committed_email_arrives_with_both_parts_the_link_and_headers(

@@ -19,12 +19,12 @@ from pagely.core.mail.render import UnknownTemplate
 from pagely.core.outbox import enqueue_email
 from pagely.core.outbox.delivery import claim_stale
 from pagely.core.resources import Resources
-from pagely.devtools.embedded import free_port
+from pagely.devtools.processes import free_port
 from pagely.models.outbox import OutboxMessage
 from pagely.settings import Settings
 from pagely.worker.celery import create_resources
-from tests.conftest import make_settings
-from tests.support import default_context, enqueue, outbox_row
+from tests.fixtures.apps import make_settings
+from tests.fixtures.outbox import default_context, enqueue, outbox_row
 
 QUEUE = "pagely"
 
@@ -148,13 +148,14 @@ async def test_broker_down_at_commit_keeps_the_row_pending_for_the_sweep(
     assert await redis.llen(QUEUE) == 0
 
     # Not yet stale: the sweep leaves it alone; once stale, it claims it.
-    assert await claim_stale(resources) == []
+    assert await claim_stale(resources.sessionmaker, resources.settings) == []
     async with resources.sessionmaker() as session, session.begin():
         row = await session.get(OutboxMessage, outbox_id)
         assert row is not None
         row.next_attempt_at = row.next_attempt_at.replace(year=2000)
-    assert await claim_stale(resources) == [outbox_id]
-    assert await claim_stale(resources) == []  # stamped as due now: not claimed twice
+    assert await claim_stale(resources.sessionmaker, resources.settings) == [outbox_id]
+    # Stamped as due now: not claimed twice.
+    assert await claim_stale(resources.sessionmaker, resources.settings) == []
 
 
 async def test_an_unreachable_broker_never_delays_a_request_beyond_the_publish_timeout(

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pagely.core.db import transaction
 from pagely.core.outbox import enqueue_email
 from pagely.core.resources import Resources
-from tests.support import SmtpSink, StartWorker
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import StartWorker
 
 COUNT = 1000
 

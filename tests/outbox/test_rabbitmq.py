@@ -14,8 +14,10 @@ from kombu import Connection
 
 from pagely.settings import Settings
 from pagely.worker.celery import create_resources
-from tests.conftest import make_settings
-from tests.support import SmtpSink, StartWorker, enqueue, wait_for_status
+from tests.fixtures.apps import make_settings
+from tests.fixtures.outbox import enqueue, wait_for_status
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import StartWorker
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL")
 

@@ -10,7 +10,7 @@ import pytest
 from pagely.core.mail.render import SUBJECTS, UnknownTemplate, render_email
 from pagely.core.mail.smtp import build_message
 from pagely.settings import Settings
-from tests.conftest import make_settings
+from tests.fixtures.apps import make_settings
 
 CONTEXTS: dict[str, dict[str, Any]] = {
     "test_email": {},

@@ -9,14 +9,9 @@ import httpx
 
 from pagely.core import metrics
 from pagely.core.resources import Resources
-from tests.support import (
-    SmtpSink,
-    StartWorker,
-    enqueue,
-    outbox_row,
-    wait_for_counter,
-    wait_for_status,
-)
+from tests.fixtures.outbox import enqueue, outbox_row, wait_for_counter, wait_for_status
+from tests.fixtures.smtp import SmtpSink
+from tests.fixtures.worker import StartWorker
 
 
 async def test_temporary_refusals_are_retried_with_backoff_until_delivered(

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from pagely.models.outbox import OutboxMessage, OutboxStatus
+
+if TYPE_CHECKING:
+    from pagely.admin.service import OutboxReport
 
 
 class OutboxCounts(BaseModel):
@@ -27,6 +31,16 @@ class OutboxStats(BaseModel):
         description="Process-wide totals since the counters were last reset: "
         "outbox_sent_total, outbox_retried_total, outbox_failed_total."
     )
+
+    @classmethod
+    def of(cls, report: OutboxReport) -> OutboxStats:
+        return cls(
+            counts=OutboxCounts(**report.counts),
+            oldest_pending_age_seconds=report.oldest_pending_age_seconds,
+            failed_last_hour=report.failed_last_hour,
+            broker_queue_depth=report.broker_queue_depth,
+            counters=report.counters,
+        )
 
 
 class OutboxItem(BaseModel):

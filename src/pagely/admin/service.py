@@ -1,94 +1,71 @@
-"""Managing the outbox (the admin API): counts, listing and a retry."""
+"""Managing the outbox (the admin API): its numbers, the list and a retry."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select, tuple_
+from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from pagely.core.errors import Conflict, NotFound
+from pagely.admin import queries
+from pagely.admin.errors import AlreadySent, MessageBusy, OutboxMessageNotFound
+from pagely.core import metrics
+from pagely.core.outbox import queries as outbox
+from pagely.core.outbox.dispatch import Dispatcher
 from pagely.core.outbox.enqueue import dispatch_after_commit
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage, OutboxStatus
 
-
-class OutboxMessageNotFound(NotFound):
-    type, message = "outbox_message_not_found", "No outbox message with this id"
+_LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a NOWAIT lock that another transaction holds
 
 
-class AlreadySent(Conflict):
-    type, message = "already_sent", "This message was sent already"
+@dataclass(frozen=True)
+class OutboxReport:
+    counts: dict[str, int]  # every status, zero included
+    oldest_pending_age_seconds: float | None
+    failed_last_hour: int
+    broker_queue_depth: int | None
+    counters: dict[str, int]
 
 
-class MessageBusy(Conflict):
-    type, message = "outbox_busy", "This message is being sent right now; try again shortly"
-
-
-async def stats(session: AsyncSession) -> dict[str, Any]:
+async def report(session: AsyncSession, redis: Redis, dispatcher: Dispatcher) -> OutboxReport:
+    """The outbox from the database, the broker's queue (best effort) and the delivery
+    counters every process adds to in Redis."""
     now = utcnow()
-    counts: dict[str, int] = dict(
-        (
-            await session.execute(
-                select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))
-            )
-        ).all()
-    )
-    oldest_pending: datetime | None = await session.scalar(
-        select(func.min(col(OutboxMessage.created_at))).where(
-            col(OutboxMessage.status) == OutboxStatus.pending
-        )
-    )
-    failed_last_hour = await session.scalar(
-        select(func.count()).where(
-            col(OutboxMessage.status) == OutboxStatus.failed,
-            col(OutboxMessage.failed_at) >= now - timedelta(hours=1),
-        )
-    )
-    return {
-        "counts": {status.value: int(counts.get(status.value, 0)) for status in OutboxStatus},
-        "oldest_pending_age_seconds": (
+    counts = await queries.count_by_status(session)
+    oldest_pending = await queries.oldest_pending_created_at(session)
+    failed_last_hour = await queries.count_failed_since(session, now - timedelta(hours=1))
+    depth, counters = await asyncio.gather(dispatcher.queue_depth(), metrics.read_counters(redis))
+    return OutboxReport(
+        counts={status.value: counts.get(status.value, 0) for status in OutboxStatus},
+        oldest_pending_age_seconds=(
             round((now - oldest_pending).total_seconds(), 3) if oldest_pending else None
         ),
-        "failed_last_hour": int(failed_last_hour or 0),
-    }
+        failed_last_hour=failed_last_hour,
+        broker_queue_depth=depth,
+        counters=counters,
+    )
 
 
 async def list_messages(
-    session: AsyncSession,
-    *,
-    status: OutboxStatus | None,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> list[OutboxMessage]:
-    """Newest first; `after` is the (created_at, id) of the previous page's last row."""
-    query = select(OutboxMessage)
-    if status is not None:
-        query = query.where(col(OutboxMessage.status) == status)
-    if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            tuple_(col(OutboxMessage.created_at), col(OutboxMessage.id))
-            < tuple_(created_at, last_id)
-        )
-    query = query.order_by(
-        col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc()
-    ).limit(limit)
-    return list((await session.scalars(query)).all())
+    session: AsyncSession, *, status: OutboxStatus | None, limit: int, cursor: str | None
+) -> tuple[list[OutboxMessage], str | None]:
+    """Newest first: one page and the cursor of the next (None on the last)."""
+    return await queries.page(session, status=status, limit=limit, cursor=cursor)
 
 
 async def retry(session: AsyncSession, outbox_id: uuid.UUID) -> OutboxMessage:
-    """Give a failed (or stuck pending) message a fresh set of attempts, now."""
+    """Give a failed (or stuck pending) message a fresh set of attempts, now. A message being
+    delivered right now is refused rather than waited for: its delivery holds the row lock
+    for as long as SMTP takes."""
     try:
-        row = await session.get(
-            OutboxMessage, outbox_id, with_for_update={"nowait": True}, populate_existing=True
-        )
+        row = await outbox.lock(session, outbox_id, nowait=True)
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise MessageBusy() from None
         raise
     if row is None:

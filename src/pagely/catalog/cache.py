@@ -1,170 +1,22 @@
-"""Redis caches in front of the hot catalog reads, never stale after a write.
-
-- A book by id is a hash {v: version, b: JSON body}. Writers store the new body after their
-  commit; the store only ever moves a key forward in version (a Lua check), so a slow reader
-  carrying an older row cannot overwrite a newer one. A deleted book leaves a short tombstone.
-- Lists (the first page of the default listing, the tag counts) live under a catalog
-  generation number that every committed write increments: a reader that raced a writer
-  fills a key nobody reads any more.
-
-Redis being down is not an error here: reads fall through to PostgreSQL and writes skip the
-cache (entries expire after `cache_ttl_seconds` in any case). After a failed read, reads skip
-Redis for `SKIP_AFTER_FAILURE_SECONDS`, so an unresponsive Redis costs one timeout per window
-and process, not one per request. Writes always try: a skipped invalidation could leave a stale
-entry once Redis answers again.
-"""
+"""The catalog's entries in the platform cache (`pagely.core.cache`), and the one side effect
+every catalog write registers: after its commit, the book's cached body moves to the new
+version (or a tombstone) and every cached catalog list is dropped."""
 
 from __future__ import annotations
 
-import hashlib
-import time
 import uuid
-from typing import Any
 
-import structlog
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-log = structlog.get_logger("pagely.cache")
+from pagely.core.cache import PREFIX, VersionedCache
+from pagely.core.db import after_commit
 
-PREFIX = "pagely:cache:"
+# Every cached list of the catalog (first pages, tag counts) lives under this generation.
 GENERATION_KEY = PREFIX + "catalog-generation"
-TOMBSTONE_VERSION = 2**62
-TOMBSTONE_TTL_SECONDS = 60
-SKIP_AFTER_FAILURE_SECONDS = 5.0
-
-# KEYS[1] the book hash; ARGV: version, body, ttl. Store only if newer than what is there.
-_PUT_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'b', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-# KEYS[1] the generation key; ARGV[1] the list key's suffix. Returns {generation, value}.
-_GET_LISTED = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', KEYS[1] .. ':' .. generation .. ':' .. ARGV[1])}
-"""
 
 
 def book_key(book_id: uuid.UUID | str) -> str:
     return f"{PREFIX}book:{book_id}"
-
-
-class CatalogCache:
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.ttl = ttl_seconds
-        self._put = redis.register_script(_PUT_IF_NEWER)
-        self._get_listed = redis.register_script(_GET_LISTED)
-        self._skip_reads_until = 0.0
-
-    @property
-    def readable(self) -> bool:
-        """False for a while after a read failed: read from PostgreSQL without trying."""
-        return time.monotonic() >= self._skip_reads_until
-
-    def read_failed(self, action: str, exc: Exception) -> None:
-        """Log a failed read; when Redis did not answer (connection or timeout, not an error
-        reply), skip reads for a while."""
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
-            self._skip_reads_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
-        self._down(action, exc)
-
-    @staticmethod
-    def _down(action: str, exc: Exception) -> None:
-        log.warning("cache_unavailable", action=action, error=type(exc).__name__)
-
-    # --- one book -----------------------------------------------------------------------
-
-    async def get_book(
-        self, book_id: uuid.UUID | str, *, unless_key: str | None = None
-    ) -> tuple[int, bytes] | None:
-        """(version, body) on a hit; body is b"" for a book known to be deleted.
-
-        With `unless_key` (a denylist entry), None also when that key exists; it is checked
-        in the same round trip."""
-        if not self.readable:
-            return None
-        try:
-            if unless_key is None:
-                version, body = await self.redis.hmget(book_key(book_id), ["v", "b"])
-            else:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.hmget(book_key(book_id), ["v", "b"])
-                pipe.exists(unless_key)
-                (version, body), denied = await pipe.execute()
-                if denied:
-                    return None
-        except RedisError as exc:
-            self.read_failed("get_book", exc)
-            return None
-        if version is None or body is None:
-            return None
-        return int(version), body.encode() if isinstance(body, str) else bytes(body)
-
-    async def put_book(self, book_id: uuid.UUID, version: int, body: bytes) -> None:
-        try:
-            await self._put(keys=[book_key(book_id)], args=[version, body, self.ttl])
-        except RedisError as exc:
-            self._down("put_book", exc)
-
-    async def fill_book(self, book_id: uuid.UUID, version: int, body: bytes) -> None:
-        """After a miss: store what was read, unless reads are being skipped (Redis failing),
-        when it would only wait for the same timeout again."""
-        if self.readable:
-            await self.put_book(book_id, version, body)
-
-    async def forget_book(self, book_id: uuid.UUID) -> None:
-        """A tombstone, so a reader still holding the row cannot bring the book back."""
-        try:
-            await self._put(
-                keys=[book_key(book_id)], args=[TOMBSTONE_VERSION, b"", TOMBSTONE_TTL_SECONDS]
-            )
-        except RedisError as exc:
-            self._down("forget_book", exc)
-
-    # --- lists ----------------------------------------------------------------------------
-
-    async def get_listed(self, name: str) -> tuple[str | None, bytes | None]:
-        """(generation, cached value). Pass the generation back to `put_listed`."""
-        if not self.readable:
-            return None, None
-        try:
-            generation, value = await self._get_listed(keys=[GENERATION_KEY], args=[name])
-        except RedisError as exc:
-            self.read_failed("get_listed", exc)
-            return None, None
-        if isinstance(value, str):
-            value = value.encode()
-        return str(generation), value
-
-    async def put_listed(self, generation: str | None, name: str, body: bytes) -> None:
-        if generation is None:
-            return
-        try:
-            await self.redis.set(f"{GENERATION_KEY}:{generation}:{name}", body, ex=self.ttl)
-        except RedisError as exc:
-            self._down("put_listed", exc)
-
-    async def catalog_changed(self) -> None:
-        try:
-            await self.redis.incr(GENERATION_KEY)
-        except RedisError as exc:
-            self._down("catalog_changed", exc)
-
-
-def cache_of(resources: Any) -> CatalogCache:
-    """The process's CatalogCache, made on first use from `resources` (its Redis and TTL)."""
-    cache = getattr(resources, "_catalog_cache", None)
-    if cache is None:
-        cache = CatalogCache(resources.redis, resources.settings.cache_ttl_seconds)
-        resources._catalog_cache = cache
-    return cache
 
 
 def first_page_name(limit: int) -> str:
@@ -172,6 +24,25 @@ def first_page_name(limit: int) -> str:
     return f"books:first:{limit}"
 
 
-def body_tag(body: bytes) -> str:
-    """The weak ETag of a cached list body."""
-    return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+def tag_counts_name(limit: int) -> str:
+    return f"tags:{limit}"
+
+
+def refresh_after_commit(
+    session: AsyncSession,
+    cache: VersionedCache,
+    book_id: uuid.UUID,
+    version: int | None,
+    body: bytes | None,
+) -> None:
+    """Register the cache refresh for a write to this book (`version`/`body` None: deleted).
+    One per book per transaction; the last registration's row is the committed one."""
+
+    async def refresh() -> None:
+        if version is None or body is None:
+            await cache.forget(book_key(book_id))
+        else:
+            await cache.put(book_key(book_id), version, body)
+        await cache.new_generation(GENERATION_KEY)
+
+    after_commit(session, f"catalog:book:{book_id}", refresh, replace=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Result, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -76,6 +76,12 @@ def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise DisconnectionError() from exc
 
 
+def affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (`execute` is typed as returning a plain
+    Result, which has no rowcount)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
 # What a read-only query function accepts: the request's session, or an autocommit connection.
 Reader = AsyncSession | AsyncConnection
 
@@ -97,10 +103,22 @@ def create_sessionmaker(
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info or {})
 
 
-def after_commit(session: AsyncSession, key: str, callback: Callable[[], Awaitable[None]]) -> None:
+def after_commit(
+    session: AsyncSession,
+    key: str,
+    callback: Callable[[], Awaitable[None]],
+    *,
+    replace: bool = False,
+) -> None:
     """Run `callback` once the session's transaction has committed; never if it rolls back.
-    One callback per key per transaction, so callers can register on every call."""
-    session.info.setdefault(_AFTER_COMMIT, {}).setdefault(key, callback)
+    One callback per key per transaction, so callers can register on every call: the first
+    registration stays, or with `replace` the latest (for a callback that carries state, such
+    as the row a cache should hold)."""
+    callbacks = session.info.setdefault(_AFTER_COMMIT, {})
+    if replace:
+        callbacks[key] = callback
+    else:
+        callbacks.setdefault(key, callback)
 
 
 @asynccontextmanager

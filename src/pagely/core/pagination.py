@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from pagely.core.errors import AppError
 
+# The page size of every list: a client's default, and the most it may ask for.
+DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""Process-wide clients, created in the app's lifespan (never at import) and closed with it."""
+"""Process-wide clients, created in the app's lifespan (never at import) and closed with it,
+and the narrow dependencies routes take them by."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pagely.core.cache import VersionedCache
 from pagely.core.db import create_engine, create_sessionmaker
 from pagely.core.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
 from pagely.core.ratelimit import RateLimiter
@@ -32,6 +34,9 @@ class Resources:
     celery: Celery
     dispatcher: Dispatcher
     limiter: RateLimiter
+    cache: VersionedCache
+    # Whether PostgreSQL has pg_trgm (typo-tolerant search): set by the lifespan at start-up.
+    trigram: bool = False
 
     @classmethod
     def create(cls, settings: Settings, celery: Celery) -> Resources:
@@ -40,8 +45,17 @@ class Resources:
         engine = create_engine(settings)
         dispatcher = Dispatcher(celery, settings)
         sessionmaker = create_sessionmaker(engine, info={DISPATCHER_INFO_KEY: dispatcher})
-        return cls(settings, engine, sessionmaker, create_redis(settings), celery, dispatcher,
-                   RateLimiter(settings))  # fmt: skip
+        redis = create_redis(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            celery=celery,
+            dispatcher=dispatcher,
+            limiter=RateLimiter(settings),
+            cache=VersionedCache(redis, settings.cache_ttl_seconds),
+        )
 
     async def wait_until_reachable(self) -> None:
         """Retry PostgreSQL and Redis for a bounded time; then stop with a clear message."""
@@ -94,3 +108,42 @@ async def get_resources(request: Request) -> Resources:
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.resources.settings
+    return settings
+
+
+async def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.resources.engine
+    return engine
+
+
+async def get_redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.resources.redis
+    return redis
+
+
+async def get_cache(request: Request) -> VersionedCache:
+    cache: VersionedCache = request.app.state.resources.cache
+    return cache
+
+
+async def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.resources.dispatcher
+    return dispatcher
+
+
+async def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.resources.limiter
+    return limiter
+
+
+# What routes take, so a service is handed the one thing it uses.
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+CacheDep = Annotated[VersionedCache, Depends(get_cache)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

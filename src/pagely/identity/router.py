@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 from fastapi.responses import HTMLResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlmodel import col, select
 
-from pagely.core.clientip import client_ip
-from pagely.core.clock import clock
 from pagely.core.db import SessionDep
-from pagely.core.errors import NotFound, documented
+from pagely.core.errors import documented
 from pagely.core.resources import Resources, ResourcesDep
 from pagely.core.templating import templates
-from pagely.identity import service, tokens
+from pagely.identity import password_policy, service
 from pagely.identity.dependencies import (
+    AUTH_PREFIX,
+    TOKEN_ROUTE,
+    ClientIp,
     CurrentAccount,
     CurrentPrincipal,
     CurrentUser,
-    InvalidToken,
 )
+from pagely.identity.errors import EmailTokenExpired, InvalidEmailToken
 from pagely.identity.schemas import (
     Accepted,
     ChangePasswordIn,
@@ -40,20 +40,14 @@ from pagely.identity.schemas import (
     UserOut,
     VerifyOut,
 )
-from pagely.models.session import AuthSession
 from pagely.settings import Settings
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"])
 
 E401 = documented(401, d401="Missing, invalid, expired or revoked token")
 E422 = documented(422)
 E429 = documented(429)
 E503 = documented(503, d503="A dependency is unavailable")
-
-
-def _ip(request: Request, settings: Settings) -> str:
-    return client_ip(request, settings.trusted_proxies)
-
 
 ACCEPTED = "If this address can receive mail, a message is on its way."
 
@@ -68,13 +62,17 @@ ACCEPTED = "If this address can receive mail, a message is on its way."
     responses={**E422, **E429, **E503},
 )
 async def register(
-    body: RegisterIn, request: Request, session: SessionDep, resources: ResourcesDep
+    body: RegisterIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
 ) -> Accepted:
-    settings = resources.settings
-    await resources.limiter.hit(
-        "register_ip", settings.rate_limit_register_ip, _ip(request, settings)
+    await service.register(
+        session,
+        resources.settings,
+        resources.limiter,
+        ip=ip,
+        email=str(body.email),
+        password=body.password,
+        name=body.name,
     )
-    await service.register(session, settings, str(body.email), body.password, body.name)
     return Accepted(message=ACCEPTED)
 
 
@@ -103,9 +101,9 @@ def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse
 async def verify_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     try:
         outcome = await service.verify_email(session, request.app.state.settings, token)
-    except service.EmailTokenExpired:
+    except EmailTokenExpired:
         return _verify_page(request, "expired", 400)
-    except service.InvalidEmailToken:
+    except InvalidEmailToken:
         return _verify_page(request, "invalid", 400)
     return _verify_page(request, outcome, 200)
 
@@ -131,48 +129,34 @@ async def verify(body: TokenIn, request: Request, session: SessionDep) -> Verify
     responses={**E422, **E429},
 )
 async def resend_verification(
-    body: EmailIn, request: Request, session: SessionDep, resources: ResourcesDep
+    body: EmailIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
 ) -> Accepted:
-    await _email_limits(request, resources, str(body.email))
-    await service.resend_verification(session, resources.settings, str(body.email))
-    return Accepted(message=ACCEPTED)
-
-
-async def _email_limits(request: Request, resources: Resources, email: str) -> None:
-    settings = resources.settings
-    await resources.limiter.hit("email_ip", settings.rate_limit_email_ip, _ip(request, settings))
-    await resources.limiter.hit(
-        "email_account", settings.rate_limit_email_account, service.normalise_email(email)
+    await service.resend_verification(
+        session, resources.settings, resources.limiter, ip=ip, email=str(body.email)
     )
+    return Accepted(message=ACCEPTED)
 
 
 async def _signin(
     request: Request,
-    session: Any,
+    ip: str,
+    session: SessionDep,
     resources: Resources,
     email: str,
     password: str,
     device: str | None,
 ) -> TokenPair:
-    settings = resources.settings
-    ip = _ip(request, settings)
-    account = service.normalise_email(email)
-    await resources.limiter.hit("signin_ip", settings.rate_limit_signin_ip, ip)
-    if "\x00" in email or "\x00" in password:  # the form route has no schema to refuse it
-        raise service.InvalidCredentials()
-    await resources.limiter.check("signin_account", settings.rate_limit_signin_account, account)
-    user = await service.authenticate(session, email, password)
-    if user is None:
-        # Only failures count against the account, so a stranger cannot lock its owner out
-        # for long; the IP limit bounds guessing across accounts.
-        await resources.limiter.hit("signin_account", settings.rate_limit_signin_account, account)
-        service.log.warning("authn_login_fail", ip=ip)
-        raise service.InvalidCredentials()
-    pair = await service.start_session(
-        session, settings, user, device=device, user_agent=request.headers.get("user-agent"), ip=ip
+    """The two sign-in routes differ only in how the credentials arrive."""
+    return await service.signin(
+        session,
+        resources.settings,
+        resources.limiter,
+        email=email,
+        password=password,
+        device=device,
+        user_agent=request.headers.get("user-agent"),
+        ip=ip,
     )
-    service.log.info("authn_login_success", user_id=str(user.id), ip=ip)
-    return pair
 
 
 @router.post(
@@ -184,13 +168,13 @@ async def _signin(
     responses={**E401, **E422, **E429, **E503},
 )
 async def signin(
-    body: SigninIn, request: Request, session: SessionDep, resources: ResourcesDep
+    body: SigninIn, request: Request, ip: ClientIp, session: SessionDep, resources: ResourcesDep
 ) -> TokenPair:
-    return await _signin(request, session, resources, body.email, body.password, body.device)
+    return await _signin(request, ip, session, resources, body.email, body.password, body.device)
 
 
 @router.post(
-    "/token",
+    TOKEN_ROUTE,
     operation_id="auth_token",
     summary="Sign in (OAuth2 password form)",
     description="The same as signin, as an OAuth2 password form (`username` is the "
@@ -200,10 +184,11 @@ async def signin(
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
+    ip: ClientIp,
     session: SessionDep,
     resources: ResourcesDep,
 ) -> TokenPair:
-    return await _signin(request, session, resources, form.username, form.password, "swagger")
+    return await _signin(request, ip, session, resources, form.username, form.password, "swagger")
 
 
 @router.post(
@@ -215,14 +200,13 @@ async def token(
     responses={**E401, **E422, **E429},
 )
 async def refresh_token(body: RefreshIn, session: SessionDep, resources: ResourcesDep) -> TokenPair:
-    try:
-        claims = tokens.decode(resources.settings, body.refresh_token, "refresh")
-    except tokens.TokenError:
-        raise InvalidToken() from None
-    await resources.limiter.hit(
-        "refresh_session", resources.settings.rate_limit_refresh_session, str(claims.session_id)
+    return await service.refresh(
+        session,
+        settings=resources.settings,
+        limiter=resources.limiter,
+        sessionmaker=resources.sessionmaker,
+        refresh_token=body.refresh_token,
     )
-    return await service.refresh(session, resources, claims)
 
 
 NO_BODY = LogoutIn()  # the body is optional; a generated client may omit it
@@ -242,7 +226,13 @@ async def logout(
     resources: ResourcesDep,
     body: Annotated[LogoutIn, Body()] = NO_BODY,
 ) -> Response:
-    await service.logout(session, resources, principal, body.refresh_token)
+    await service.logout(
+        session,
+        settings=resources.settings,
+        redis=resources.redis,
+        principal=principal,
+        refresh_token=body.refresh_token,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -255,8 +245,7 @@ async def logout(
     responses={**E401, **E503},
 )
 async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
-    await service.end_all_sessions(session, user)
-    service.log.info("authn_logout", user_id=str(user.id), everywhere=True)
+    await service.logout_everywhere(session, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -279,9 +268,8 @@ async def me(account: CurrentAccount) -> UserOut:
     responses={**E401, **E422},
 )
 async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
-    user.name = body.name
-    await session.flush()
-    return UserOut.model_validate(user, from_attributes=True)
+    updated = await service.update_profile(session, user, body.name)
+    return UserOut.model_validate(updated, from_attributes=True)
 
 
 @router.delete(
@@ -294,10 +282,7 @@ async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) 
     responses={**E401, **documented(400, d400="Wrong password")},
 )
 async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
-    await service.check_password(user, body.password, "The password is not correct")
-    await session.delete(user)
-    await session.flush()
-    service.log.info("user_deleted", user_id=str(user.id))
+    await service.delete_account(session, user, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -307,11 +292,7 @@ async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) ->
     summary="Change my password",
     description="Needs the current password. Ends every other session and emails the "
     "user; answers a fresh token pair for this device.",
-    responses={
-        **E401,
-        **E422,
-        **documented(400, d400="Wrong current password"),
-    },
+    responses={**E401, **E422, **documented(400, d400="Wrong current password")},
 )
 async def change_password(
     body: ChangePasswordIn,
@@ -333,10 +314,11 @@ async def change_password(
     responses={**E422, **E429},
 )
 async def forgot_password(
-    body: EmailIn, request: Request, session: SessionDep, resources: ResourcesDep
+    body: EmailIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
 ) -> Accepted:
-    await _email_limits(request, resources, str(body.email))
-    await service.forgot_password(session, resources.settings, str(body.email))
+    await service.forgot_password(
+        session, resources.settings, resources.limiter, ip=ip, email=str(body.email)
+    )
     return Accepted(message=ACCEPTED)
 
 
@@ -353,9 +335,9 @@ async def reset_password_page(token: str, request: Request, session: SessionDep)
     state = "form"
     try:
         await service.check_reset_token(session, settings, token)
-    except service.EmailTokenExpired:
+    except EmailTokenExpired:
         state = "expired"
-    except service.InvalidEmailToken:
+    except InvalidEmailToken:
         state = "invalid"
     return templates.TemplateResponse(
         request,
@@ -364,9 +346,9 @@ async def reset_password_page(token: str, request: Request, session: SessionDep)
             "state": state,
             "token": token,
             "app_name": settings.app_name,
-            "action": f"{settings.api_prefix}/auth/reset-password",
-            "min_length": 8,
-            "max_length": 128,
+            "action": f"{settings.api_prefix}{AUTH_PREFIX}/reset-password",
+            "min_length": password_policy.MIN_LENGTH,
+            "max_length": password_policy.MAX_LENGTH,
         },
         status_code=200 if state == "form" else 400,
         headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
@@ -393,37 +375,7 @@ async def reset_password(body: ResetPasswordIn, request: Request, session: Sessi
     responses={**E401},
 )
 async def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[SessionOut]:
-    rows = (
-        (
-            await session.execute(
-                select(AuthSession)
-                .where(
-                    col(AuthSession.user_id) == principal.user.id,
-                    col(AuthSession.revoked_at).is_(None),
-                    col(AuthSession.expires_at) > clock.now(),
-                )
-                .order_by(col(AuthSession.last_used_at).desc())
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return [
-        SessionOut(
-            id=r.id,
-            device=r.device,
-            user_agent=r.user_agent,
-            ip=r.ip,
-            created_at=r.created_at,
-            last_used_at=r.last_used_at,
-            current=r.id == principal.claims.session_id,
-        )
-        for r in rows
-    ]
-
-
-class SessionNotFound(NotFound):
-    type, message = "session_not_found", "No such session"
+    return await service.open_sessions(session, principal)
 
 
 @router.delete(
@@ -437,6 +389,5 @@ class SessionNotFound(NotFound):
 async def revoke_session(
     session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
-    if not await service.revoke_sessions(session, principal.user.id, only=session_id):
-        raise SessionNotFound()
+    await service.revoke_session(session, principal.user.id, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,8 @@
-"""Accounts: registration, verification, sign-in, the refresh-token lifecycle, passwords and
-sessions. Services flush; the request's session commits (core.db)."""
+"""Accounts: registration, verification, sign-in, sessions, passwords, the profile, and their
+administration. Services flush; the request's session commits (core.db).
+
+The session lifecycle (token pairs, refresh rotation, sign-out) lives in `_sessions`; what
+the routers use of it is re-exported here, so this module is the feature's one service."""
 
 from __future__ import annotations
 
@@ -7,60 +10,38 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.core.clock import clock
-from pagely.core.db import transaction
-from pagely.core.errors import AppError, Unauthorized
 from pagely.core.hashing import hash_password, verify_and_update
 from pagely.core.outbox import enqueue_email
-from pagely.core.resources import Resources
-from pagely.identity import tokens
-from pagely.identity.dependencies import DENYLIST_PREFIX, InvalidToken, Principal
-from pagely.identity.schemas import TokenPair, UserOut
-from pagely.models.session import AuthSession
-from pagely.models.user import User
+from pagely.core.ratelimit import RateLimiter
+from pagely.identity import queries, tokens
+from pagely.identity._sessions import end_sessions, renew_session, start_session
+
+# The session routes' services, re-exported (`as`) so that the routers have one service.
+from pagely.identity._sessions import logout as logout
+from pagely.identity._sessions import logout_everywhere as logout_everywhere
+from pagely.identity._sessions import open_sessions as open_sessions
+from pagely.identity._sessions import refresh as refresh
+from pagely.identity._sessions import revoke_session as revoke_session
+from pagely.identity.dependencies import Principal
+from pagely.identity.errors import (
+    EmailTokenExpired,
+    InvalidCredentials,
+    InvalidEmailToken,
+    OwnAccount,
+    UserNotFound,
+    WrongPassword,
+)
+from pagely.identity.schemas import TokenPair, UserAdminPatch
+from pagely.models.user import Role, User
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.security")
-
-
-class InvalidCredentials(Unauthorized):
-    type, message = "invalid_credentials", "Wrong email or password"
-
-
-class TokenReused(Unauthorized):
-    type, message = "token_reused", "This refresh token was already used; the session has ended"
-
-
-class InvalidEmailToken(AppError):
-    status_code, type, message = 400, "invalid_token", "This link is not valid"
-
-
-class EmailTokenExpired(AppError):
-    status_code, type, message = 400, "token_expired", "This link has expired; ask for a new one"
-
-
-class WrongPassword(AppError):
-    status_code, type, message = 400, "invalid_password", "The current password is not correct"
-
-
-@contextmanager
-def _email_token_errors() -> Iterator[None]:
-    """A verify or reset token that does not load becomes the page's or the API's 400."""
-    try:
-        yield
-    except tokens.EmailTokenExpired:
-        raise EmailTokenExpired() from None
-    except tokens.TokenError:
-        raise InvalidEmailToken() from None
 
 
 def normalise_email(email: str) -> str:
@@ -71,53 +52,48 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
-_dummy: list[str] = []
+@contextmanager
+def _email_token_errors() -> Iterator[None]:
+    """A verify or reset token that does not load becomes the page's or the API's 400."""
+    try:
+        yield
+    except tokens.ExpiredEmailTokenError:
+        raise EmailTokenExpired() from None
+    except tokens.TokenError:
+        raise InvalidEmailToken() from None
 
 
-async def _dummy_hash() -> str:
-    """A real Argon2 hash to verify against for unknown addresses, made once, off the loop."""
-    if not _dummy:
-        _dummy.append(await hash_password("pagely-timing-equaliser-not-a-password"))
-    return _dummy[0]
-
-
-async def _user_by_email(session: AsyncSession, email: str) -> User | None:
-    return (
-        await session.execute(select(User).where(col(User.email) == normalise_email(email)))
-    ).scalar_one_or_none()
+async def _email_limits(limiter: RateLimiter, settings: Settings, ip: str, email: str) -> None:
+    """Every route that sends mail to an address someone types in: per caller, per address."""
+    await limiter.hit("email_ip", settings.rate_limit_email_ip, ip)
+    await limiter.hit("email_account", settings.rate_limit_email_account, normalise_email(email))
 
 
 # --- registration and verification -------------------------------------------------------
 
 
 async def register(
-    session: AsyncSession, settings: Settings, email: str, password: str, name: str
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    ip: str,
+    email: str,
+    password: str,
+    name: str,
 ) -> None:
     """Always the same outcome for the caller; the mailbox owner learns which case it was."""
+    await limiter.hit("register_ip", settings.rate_limit_register_ip, ip)
     email = normalise_email(email)
     password_hash = await hash_password(password)  # also for known addresses: flat timing
-    user_id = (
-        await session.execute(
-            insert(User)
-            .values(
-                id=uuid.uuid4(),
-                email=email,
-                name=name,
-                password_hash=password_hash,
-                role="user",
-                is_verified=False,
-                is_active=True,
-                token_version=0,
-            )
-            .on_conflict_do_nothing(index_elements=["email"])
-            .returning(col(User.id))
-        )
-    ).scalar_one_or_none()
+    user_id = await queries.insert_user(
+        session, email=email, name=name, password_hash=password_hash
+    )
     if user_id is not None:
-        await send_verification(session, settings, user_id, email, name)
+        await _send_verification(session, settings, user_id, email, name)
         log.info("user_registered", user_id=str(user_id))
         return
-    existing = await _user_by_email(session, email)
+    existing = await queries.user_by_email(session, email)
     if existing is None or not existing.is_active:
         return
     reset = tokens.make_reset_token(settings, existing.id, existing.password_hash)
@@ -135,7 +111,7 @@ async def register(
     )
 
 
-async def send_verification(
+async def _send_verification(
     session: AsyncSession, settings: Settings, user_id: uuid.UUID, email: str, name: str
 ) -> None:
     token = tokens.make_verify_token(settings, user_id, email)
@@ -153,29 +129,40 @@ async def verify_email(
 ) -> Literal["verified", "already_verified"]:
     with _email_token_errors():
         user_id, email = tokens.read_verify_token(settings, token)
-    user = await session.get(User, user_id, with_for_update=True)
+    user = await queries.lock_user(session, user_id)
     if user is None or user.email != email:  # bound to the address it was sent to
         raise InvalidEmailToken()
     if user.is_verified:
         return "already_verified"
-    user.is_verified = True
-    await session.flush()
+    await queries.update_user(session, user.id, is_verified=True)
     log.info("user_verified", user_id=str(user.id))
     return "verified"
 
 
-async def resend_verification(session: AsyncSession, settings: Settings, email: str) -> None:
-    user = await _user_by_email(session, email)
+async def resend_verification(
+    session: AsyncSession, settings: Settings, limiter: RateLimiter, *, ip: str, email: str
+) -> None:
+    await _email_limits(limiter, settings, ip, email)
+    user = await queries.user_by_email(session, normalise_email(email))
     if user is not None and user.is_active and not user.is_verified:
-        await send_verification(session, settings, user.id, user.email, user.name)
+        await _send_verification(session, settings, user.id, user.email, user.name)
 
 
-# --- sign-in and tokens ------------------------------------------------------------------
+# --- sign-in -----------------------------------------------------------------------------
+
+_dummy: list[str] = []
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+async def _dummy_hash() -> str:
+    """A real Argon2 hash to verify against for unknown addresses, made once, off the loop."""
+    if not _dummy:
+        _dummy.append(await hash_password("pagely-timing-equaliser-not-a-password"))
+    return _dummy[0]
+
+
+async def _authenticate(session: AsyncSession, email: str, password: str) -> User | None:
     """The user, or None; an unknown address costs the same Argon2 work as a wrong password."""
-    user = await _user_by_email(session, email)
+    user = await queries.user_by_email(session, normalise_email(email))
     if user is None:
         await verify_and_update(password, await _dummy_hash())
         return None
@@ -183,163 +170,42 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     if not ok or not user.is_active:
         return None
     if new_hash is not None:  # the hashing parameters changed: upgrade the stored hash
-        user.password_hash = new_hash
+        await queries.update_user(session, user.id, password_hash=new_hash)
     return user
 
 
-def issue_pair(settings: Settings, user: User, auth_session: AuthSession) -> TokenPair:
-    access_life = timedelta(minutes=settings.access_token_minutes)
-    access, _ = tokens.issue(
-        settings,
-        token_type="access",  # noqa: S106 - a token kind, not a secret
-        user_id=user.id,
-        session_id=auth_session.id,
-        version=user.token_version,
-        lifetime=access_life,
-    )
-    remaining = auth_session.expires_at - clock.now()
-    refresh, _ = tokens.issue(
-        settings,
-        token_type="refresh",  # noqa: S106 - a token kind, not a secret
-        user_id=user.id,
-        session_id=auth_session.id,
-        version=user.token_version,
-        lifetime=min(remaining, timedelta(days=settings.refresh_token_days)),
-        jti=auth_session.refresh_jti,
-    )
-    return TokenPair(
-        access_token=access,
-        refresh_token=refresh,
-        expires_in=int(access_life.total_seconds()),
-        user=UserOut.model_validate(user, from_attributes=True),
-    )
-
-
-async def start_session(
+async def signin(
     session: AsyncSession,
     settings: Settings,
-    user: User,
+    limiter: RateLimiter,
     *,
+    email: str,
+    password: str,
     device: str | None,
     user_agent: str | None,
-    ip: str | None,
+    ip: str,
 ) -> TokenPair:
-    now = clock.now()
-    auth_session = AuthSession(
-        user_id=user.id,
-        refresh_jti=uuid.uuid4().hex,
-        device=device,
-        user_agent=(user_agent or "")[:300] or None,
-        ip=ip,
-        created_at=now,
-        last_used_at=now,
-        expires_at=now + timedelta(days=settings.refresh_token_days),
-    )
-    session.add(auth_session)
-    await session.flush()
-    return issue_pair(settings, user, auth_session)
-
-
-async def refresh(
-    session: AsyncSession, resources: Resources, claims: tokens.TokenClaims
-) -> TokenPair:
-    """Rotate: the presented refresh token must be the family's newest. The swap is one
-    conditional UPDATE, so of N concurrent requests exactly one wins; an older token is reuse
-    and ends the family."""
-    settings = resources.settings
-    now = clock.now()
-    rotated = (
-        await session.execute(
-            update(AuthSession)
-            .where(
-                col(AuthSession.id) == claims.session_id,
-                col(AuthSession.user_id) == claims.user_id,
-                col(AuthSession.refresh_jti) == claims.jti,
-                col(AuthSession.revoked_at).is_(None),
-                col(AuthSession.expires_at) > now,
-            )
-            .values(refresh_jti=uuid.uuid4().hex, last_used_at=now)
-            .returning(AuthSession)
-        )
-    ).scalar_one_or_none()
-    if rotated is None:
-        existing = await session.get(AuthSession, claims.session_id)
-        if (
-            existing is not None
-            and existing.user_id == claims.user_id
-            and existing.revoked_at is None
-            and existing.refresh_jti != claims.jti
-        ):
-            await _revoke_family(resources.sessionmaker, claims.session_id)
-            log.warning(
-                "authn_token_reuse", user_id=str(claims.user_id), session_id=str(claims.session_id)
-            )
-            raise TokenReused()
-        raise InvalidToken()
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active or user.token_version != claims.version:
-        raise InvalidToken()
-    return issue_pair(settings, user, rotated)
-
-
-async def _revoke_family(
-    sessionmaker: async_sessionmaker[AsyncSession], session_id: uuid.UUID
-) -> None:
-    # Its own transaction: it must stick although the request answers 401 (and rolls back).
-    async with transaction(sessionmaker) as own:
-        await own.execute(
-            update(AuthSession)
-            .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
-            .values(revoked_at=clock.now())
-        )
-
-
-async def revoke_sessions(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    *,
-    keep: uuid.UUID | None = None,
-    only: uuid.UUID | None = None,
-) -> int:
-    query = update(AuthSession).where(
-        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
-    )
-    if keep is not None:
-        query = query.where(col(AuthSession.id) != keep)
-    if only is not None:
-        query = query.where(col(AuthSession.id) == only)
-    result = await session.execute(query.values(revoked_at=clock.now()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def logout(
-    session: AsyncSession, resources: Resources, principal: Principal, refresh_token: str | None
-) -> None:
-    claims = principal.claims
-    await resources.redis.set(DENYLIST_PREFIX + claims.jti, "1", ex=max(1, claims.seconds_left))
-    await revoke_sessions(session, principal.user.id, only=claims.session_id)
-    if refresh_token:
-        try:
-            other = tokens.decode(resources.settings, refresh_token, "refresh")
-        except tokens.TokenError:
-            other = None
-        if other is not None and other.user_id == principal.user.id:
-            await revoke_sessions(session, principal.user.id, only=other.session_id)
-    log.info("authn_logout", user_id=str(principal.user.id))
-
-
-async def end_all_sessions(session: AsyncSession, user: User) -> None:
-    """Every access token issued before now is refused (token_version), every refresh
-    family ends (revoked_at)."""
-    user.token_version += 1
-    await revoke_sessions(session, user.id)
-    await session.flush()
+    account = normalise_email(email)
+    await limiter.hit("signin_ip", settings.rate_limit_signin_ip, ip)
+    if "\x00" in email or "\x00" in password:  # the form route has no schema to refuse it
+        raise InvalidCredentials()
+    await limiter.check("signin_account", settings.rate_limit_signin_account, account)
+    user = await _authenticate(session, email, password)
+    if user is None:
+        # Only failures count against the account, so a stranger cannot lock its owner out
+        # for long; the IP limit bounds guessing across accounts.
+        await limiter.hit("signin_account", settings.rate_limit_signin_account, account)
+        log.warning("authn_login_fail", ip=ip)
+        raise InvalidCredentials()
+    pair = await start_session(session, settings, user, device=device, user_agent=user_agent, ip=ip)
+    log.info("authn_login_success", user_id=str(user.id), ip=ip)
+    return pair
 
 
 # --- passwords ---------------------------------------------------------------------------
 
 
-async def check_password(user: User, password: str, message: str | None = None) -> None:
+async def _check_password(user: User, password: str, message: str | None = None) -> None:
     ok, _ = await verify_and_update(password, user.password_hash)
     if not ok:
         raise WrongPassword(message)
@@ -348,23 +214,23 @@ async def check_password(user: User, password: str, message: str | None = None) 
 async def change_password(
     session: AsyncSession, settings: Settings, principal: Principal, current: str, new: str
 ) -> TokenPair:
-    user = principal.user
-    await check_password(user, current)
-    user.password_hash = await hash_password(new)
-    # Every earlier access token dies (version); this device keeps its session, with fresh
-    # tokens, and every other session ends.
-    user.token_version += 1
-    await revoke_sessions(session, user.id, keep=principal.claims.session_id)
-    auth_session = await session.get(AuthSession, principal.claims.session_id)
-    assert auth_session is not None
-    auth_session.refresh_jti = uuid.uuid4().hex
-    await session.flush()
+    """This device keeps its session, with fresh tokens; every other session ends, and every
+    earlier access token (this device's too) dies."""
+    user, this_session = principal.user, principal.claims.session_id
+    await _check_password(user, current)
+    password_hash = await hash_password(new)
+    await end_sessions(session, user, keep=this_session)
+    await queries.update_user(session, user.id, password_hash=password_hash)
+    pair = await renew_session(session, settings, user, this_session)
     await _password_changed_email(session, user)
-    return issue_pair(settings, user, auth_session)
+    return pair
 
 
-async def forgot_password(session: AsyncSession, settings: Settings, email: str) -> None:
-    user = await _user_by_email(session, email)
+async def forgot_password(
+    session: AsyncSession, settings: Settings, limiter: RateLimiter, *, ip: str, email: str
+) -> None:
+    await _email_limits(limiter, settings, ip, email)
+    user = await queries.user_by_email(session, normalise_email(email))
     if user is None or not user.is_active:
         return
     token = tokens.make_reset_token(settings, user.id, user.password_hash)
@@ -380,7 +246,7 @@ async def forgot_password(session: AsyncSession, settings: Settings, email: str)
 async def check_reset_token(session: AsyncSession, settings: Settings, token: str) -> User:
     with _email_token_errors():
         user_id, fingerprint = tokens.read_reset_token(settings, token)
-    user = await session.get(User, user_id, with_for_update=True)
+    user = await queries.lock_user(session, user_id)
     if user is None or not user.is_active:
         raise InvalidEmailToken()
     if not tokens.fingerprint_matches(fingerprint, user.password_hash):
@@ -390,9 +256,10 @@ async def check_reset_token(session: AsyncSession, settings: Settings, token: st
 
 async def reset_password(session: AsyncSession, settings: Settings, token: str, new: str) -> None:
     user = await check_reset_token(session, settings, token)
-    user.password_hash = await hash_password(new)
-    user.is_verified = True  # the link proved the mailbox is theirs
-    await end_all_sessions(session, user)
+    password_hash = await hash_password(new)
+    # The link proved the mailbox is theirs.
+    await queries.update_user(session, user.id, password_hash=password_hash, is_verified=True)
+    await end_sessions(session, user)
     await _password_changed_email(session, user)
     log.info("authn_password_reset", user_id=str(user.id))
 
@@ -405,3 +272,63 @@ async def _password_changed_email(session: AsyncSession, user: User) -> None:
         context={"name": user.name},
         key=f"password_changed:{user.id}:{user.token_version}",
     )
+
+
+# --- my account --------------------------------------------------------------------------
+
+
+async def update_profile(session: AsyncSession, user: User, name: str) -> User:
+    await queries.update_user(session, user.id, name=name)
+    return user
+
+
+async def delete_account(session: AsyncSession, user: User, password: str) -> None:
+    await _check_password(user, password, "The password is not correct")
+    await queries.delete_user(session, user.id)
+    log.info("user_deleted", user_id=str(user.id))
+
+
+# --- administration ----------------------------------------------------------------------
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    search: str | None,
+    role: Role | None,
+    is_active: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[User], str | None]:
+    return await queries.users_page(
+        session, search=search, role=role, is_active=is_active, limit=limit, cursor=cursor
+    )
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await queries.user_by_id(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def update_user(
+    session: AsyncSession, admin: User, user_id: uuid.UUID, patch: UserAdminPatch
+) -> User:
+    """The role takes effect on the user's next request (it is read on every request); a
+    deactivation ends every session and refuses every token already issued. Admins cannot
+    demote or deactivate themselves, so the last admin cannot lock everyone out."""
+    user = await get_user(session, user_id)
+    changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    if user.id == admin.id and (
+        changes.get("role", user.role) != user.role or changes.get("is_active") is False
+    ):
+        raise OwnAccount()
+    if changes.get("is_active") is False and user.is_active:
+        await end_sessions(session, user)
+    # Only what differs is written, so a PATCH that changes nothing leaves updated_at alone.
+    different = {field: value for field, value in changes.items() if value != getattr(user, field)}
+    if different:
+        await queries.update_user(session, user.id, **different)
+    log.info("user_admin_update", admin_id=str(admin.id), user_id=str(user.id), **changes)
+    return user

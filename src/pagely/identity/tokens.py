@@ -138,8 +138,9 @@ def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.jwt_key(), salt=salt, signer=_ClockedSigner)
 
 
-class EmailTokenExpired(TokenError):
-    pass
+class ExpiredEmailTokenError(TokenError):
+    """An email token that is well signed but older than its purpose allows: unlike the other
+    token errors, callers say so (the page offers to send a new link)."""
 
 
 def make_verify_token(settings: Settings, user_id: uuid.UUID, email: str) -> str:
@@ -183,7 +184,7 @@ def _load(settings: Settings, salt: str, token: str, max_age: int) -> dict[str, 
     try:
         data = _serializer(settings, salt).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise EmailTokenExpired("expired") from None
+        raise ExpiredEmailTokenError("expired") from None
     except BadSignature:
         raise TokenError("invalid") from None
     if not isinstance(data, dict):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from pagely.core.db import SessionDep
 from pagely.core.errors import documented
-from pagely.core.pagination import CursorQuery, LimitQuery
+from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from pagely.identity.dependencies import CurrentUser
 from pagely.notifications import service
 from pagely.notifications.schemas import (
@@ -75,17 +75,13 @@ async def list_notifications(
     user: CurrentUser,
     session: SessionDep,
     unread: Annotated[bool, Query(description="Only the unread ones.")] = False,
-    limit: LimitQuery = 20,
+    limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> NotificationPage:
-    rows, next_cursor = await service.list_notifications(
+    listing = await service.list_notifications(
         session, user.id, unread_only=unread, limit=limit, cursor=cursor
     )
-    return NotificationPage(
-        items=[NotificationOut.of(row) for row in rows],
-        next_cursor=next_cursor,
-        unread_count=await service.unread_count(session, user.id),
-    )
+    return NotificationPage.of(listing)
 
 
 @router.post(

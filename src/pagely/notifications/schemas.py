@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
@@ -10,6 +10,9 @@ from pagely.core.pagination import Page
 from pagely.identity.schemas import Strict
 from pagely.models.catalog import Notification
 from pagely.models.user import User
+
+if TYPE_CHECKING:
+    from pagely.notifications.service import NotificationList
 
 
 class NotificationOut(BaseModel):
@@ -47,6 +50,14 @@ class NotificationPage(Page[NotificationOut]):
     unread_count: int = Field(
         description="All of the user's unread notifications, not just this page's: the badge."
     )
+
+    @classmethod
+    def of(cls, listing: NotificationList) -> NotificationPage:
+        return cls(
+            items=[NotificationOut.of(row) for row in listing.items],
+            next_cursor=listing.next_cursor,
+            unread_count=listing.unread_count,
+        )
 
 
 class ReadAllOut(BaseModel):

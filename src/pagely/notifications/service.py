@@ -5,25 +5,26 @@ caused them was committed."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from pagely.core.errors import NotFound
 from pagely.core.outbox import enqueue_email
-from pagely.core.pagination import created_cursor, decode_created_cursor, paginate
-from pagely.models.base import utcnow
 from pagely.models.catalog import Notification
 from pagely.models.user import User
+from pagely.notifications import queries
+from pagely.notifications.errors import NotificationNotFound
 
 REVIEW_CREATED = "review_created"
 REVIEW_EMAIL_TEMPLATE = "review_received"
 
 
-class NotificationNotFound(NotFound):
-    type, message = "notification_not_found", "No such notification"
+@dataclass(frozen=True)
+class NotificationList:
+    items: list[Notification]
+    next_cursor: str | None
+    # All of the user's unread notifications, whatever the page.
+    unread_count: int
 
 
 async def notify_review(
@@ -85,29 +86,13 @@ async def list_notifications(
     unread_only: bool,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Notification], str | None]:
-    """One page, newest first, and the cursor of the next page (None on the last)."""
-    query = select(Notification).where(col(Notification.user_id) == user_id)
-    if unread_only:
-        query = query.where(col(Notification.read_at).is_(None))
-    after = decode_created_cursor(cursor)
-    if after is not None:
-        query = query.where(
-            tuple_(col(Notification.created_at), col(Notification.id)) < tuple_(*after)
-        )
-    query = query.order_by(col(Notification.created_at).desc(), col(Notification.id).desc()).limit(
-        limit + 1
+) -> NotificationList:
+    """One page, newest first, with the cursor of the next page (None on the last)."""
+    items, next_cursor = await queries.page(
+        session, user_id, unread_only=unread_only, limit=limit, cursor=cursor
     )
-    return paginate((await session.scalars(query)).all(), limit, created_cursor)
-
-
-async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
-    count = await session.scalar(
-        select(func.count()).where(
-            col(Notification.user_id) == user_id, col(Notification.read_at).is_(None)
-        )
-    )
-    return int(count or 0)
+    unread_count = await queries.count_unread(session, user_id)
+    return NotificationList(items, next_cursor, unread_count)
 
 
 async def mark_read(
@@ -115,27 +100,15 @@ async def mark_read(
 ) -> Notification:
     """Idempotent: a notification read already keeps its first `read_at`. Someone else's
     notification is as missing as one that does not exist."""
-    statement = (
-        update(Notification)
-        .where(col(Notification.id) == notification_id, col(Notification.user_id) == user_id)
-        .values(read_at=func.coalesce(col(Notification.read_at), utcnow()))
-        .returning(Notification)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    row = (await session.scalars(statement)).one_or_none()
+    row = await queries.mark_read(session, user_id, notification_id)
     if row is None:
         raise NotificationNotFound()
     return row
 
 
 async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> int:
-    result: Any = await session.execute(
-        update(Notification)
-        .where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)
+    """How many notifications were unread."""
+    return await queries.mark_all_read(session, user_id)
 
 
 async def update_preferences(

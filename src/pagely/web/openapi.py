@@ -1,6 +1,6 @@
 """The OpenAPI document as clients generate code from it: FastAPI's, with every validation
 error described by the one error envelope (FastAPI's own `HTTPValidationError` shape is never
-sent), and the tags described."""
+sent), the tags described, and the OAuth2 token URL behind the configured API prefix."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pagely.identity.dependencies import TOKEN_PATH
+from pagely.settings import Settings
 from pagely.web.examples import EXAMPLES
 
 TAGS = [
@@ -46,8 +48,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _add_examples(components)
+    settings: Settings = app.state.settings
+    _document_token_url(schema, settings.api_prefix)
     app.openapi_schema = schema
     return schema
+
+
+def _document_token_url(schema: dict[str, Any], api_prefix: str) -> None:
+    """Swagger's Authorize button posts the password form to the scheme's tokenUrl, which must
+    carry the configured API prefix: the scheme itself is declared before any settings exist."""
+    flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
+    flows["password"]["tokenUrl"] = api_prefix + TOKEN_PATH
 
 
 def _add_examples(components: dict[str, Any]) -> None:

@@ -22,7 +22,10 @@ log = structlog.get_logger("pagely.worker")
 @shared_task(bind=True, name=SEND_TASK, max_retries=None)
 def send(self: Task[Any, Any], outbox_id: str) -> str:
     runtime = task_runtime(self)
-    outcome = runtime.run(deliver(runtime.resources, uuid.UUID(outbox_id)))
+    resources = runtime.resources
+    outcome = runtime.run(
+        deliver(resources.sessionmaker, resources.settings, resources.redis, uuid.UUID(outbox_id))
+    )
     if outcome.retry_in is not None:
         # The row already records the attempt and when the next is due; should this retry
         # message be lost, the sweep re-dispatches the row.
@@ -33,10 +36,11 @@ def send(self: Task[Any, Any], outbox_id: str) -> str:
 @shared_task(bind=True, name=SWEEP_TASK)
 def sweep(self: Task[Any, Any]) -> int:
     runtime = task_runtime(self)
-    ids = runtime.run(claim_stale(runtime.resources))
+    resources = runtime.resources
+    ids = runtime.run(claim_stale(resources.sessionmaker, resources.settings))
     if not ids:
         return 0
-    published = runtime.resources.dispatcher.publish(ids)
+    published = resources.dispatcher.publish(ids)
     log.info("outbox_swept", redispatched=published, found=len(ids))
     return published
 

@@ -1,25 +1,41 @@
-"""SQL of reviews: the one place the rating aggregates are computed."""
+"""SQL of reviews: reads, writes, the keyset pages, and the one place the rating aggregates
+are computed."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Update, func, select, update
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Update,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import array, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.models import Book, Review
-from pagely.models.base import table
+from pagely.core.db import affected
+from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor, paginate
+from pagely.models import Book, Review, User
+from pagely.models.base import table, utcnow
 
 _BOOKS = table(Book)
 _REVIEWS = table(Review)
+_USERS = table(User)
 
 
 def recompute_ratings(book_ids: Sequence[uuid.UUID] | None = None) -> Update:
     """An UPDATE that sets these books' (every book's, for None) count, sum, 1..5 histogram
     and average from their reviews, and moves their version. A book without reviews gets
     zeros. Review writes run it for their book under the book's row lock; the benchmark's
-    data loader runs it for the whole catalog."""
+    data loader runs it for the books it gave reviews."""
     rating = _REVIEWS.c.rating
     aggregates = (
         select(
@@ -49,3 +65,137 @@ def recompute_ratings(book_ids: Sequence[uuid.UUID] | None = None) -> Update:
             updated_at=func.now(),
         )
     )
+
+
+REVIEW_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    _REVIEWS.c.book_id,
+    _REVIEWS.c.user_id,
+    _USERS.c.name.label("user_name"),
+    _REVIEWS.c.rating,
+    _REVIEWS.c.title,
+    _REVIEWS.c.body,
+    _REVIEWS.c.created_at,
+    _REVIEWS.c.updated_at,
+)
+_WITH_AUTHOR = _REVIEWS.join(_USERS, _USERS.c.id == _REVIEWS.c.user_id)
+
+
+def _one(book_id: uuid.UUID, user_id: uuid.UUID) -> ColumnElement[bool]:
+    return (_REVIEWS.c.book_id == book_id) & (_REVIEWS.c.user_id == user_id)
+
+
+async def lock_book(session: AsyncSession, book_id: uuid.UUID) -> RowMapping | None:
+    """The book's owner_id and title, its row locked (`FOR UPDATE`) until the transaction
+    ends: review writes of one book run one at a time."""
+    statement = (
+        select(_BOOKS.c.owner_id, _BOOKS.c.title).where(_BOOKS.c.id == book_id).with_for_update()
+    )
+    return (await session.execute(statement)).mappings().first()
+
+
+async def get(session: AsyncSession, book_id: uuid.UUID, user_id: uuid.UUID) -> RowMapping | None:
+    statement = select(*REVIEW_COLUMNS).select_from(_WITH_AUTHOR).where(_one(book_id, user_id))
+    return (await session.execute(statement)).mappings().first()
+
+
+async def insert_review(
+    session: AsyncSession, book_id: uuid.UUID, user_id: uuid.UUID, values: dict[str, Any]
+) -> bool:
+    """False when this user has reviewed this book already."""
+    statement = (
+        insert(_REVIEWS)
+        .values(user_id=user_id, book_id=book_id, **values)
+        .on_conflict_do_nothing()
+        .returning(_REVIEWS.c.user_id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def update_review(
+    session: AsyncSession, book_id: uuid.UUID, user_id: uuid.UUID, values: dict[str, Any]
+) -> bool:
+    """False when there is no such review."""
+    statement = update(_REVIEWS).where(_one(book_id, user_id))
+    result = await session.execute(statement.values(**values, updated_at=utcnow()))
+    return affected(result) > 0
+
+
+async def delete_review(session: AsyncSession, book_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """False when there is no such review."""
+    result = await session.execute(delete(_REVIEWS).where(_one(book_id, user_id)))
+    return affected(result) > 0
+
+
+async def rating_summary(session: AsyncSession, book_id: uuid.UUID) -> RowMapping | None:
+    statement = select(_BOOKS.c.rating_avg, _BOOKS.c.rating_count, _BOOKS.c.rating_hist).where(
+        _BOOKS.c.id == book_id
+    )
+    return (await session.execute(statement)).mappings().first()
+
+
+# --- lists and their cursors ---------------------------------------------------------------
+
+_NEWEST = (_REVIEWS.c.created_at.desc(), _REVIEWS.c.user_id.desc())
+_ORDERS: dict[str, tuple[Any, ...]] = {
+    "newest": _NEWEST,
+    "rating": (_REVIEWS.c.rating.asc(), *_NEWEST),
+    "-rating": (_REVIEWS.c.rating.desc(), *_NEWEST),
+}
+
+
+def _book_cursor(sort: str, row: RowMapping) -> str:
+    return encode_cursor(sort, row["rating"], row["created_at"].isoformat(), str(row["user_id"]))
+
+
+def _after_in_book(sort: str, cursor: str) -> ColumnElement[bool]:
+    """The rows after the cursor's review, in `sort` order."""
+    cursor_sort, rating, created_at, user_id = decode_cursor(cursor, 4)
+    try:
+        if cursor_sort != sort:
+            raise ValueError(cursor_sort)
+        at, who = datetime.fromisoformat(created_at), uuid.UUID(user_id)
+        stars = int(rating)
+    except (TypeError, ValueError):
+        raise InvalidCursor() from None
+    later = tuple_(_REVIEWS.c.created_at, _REVIEWS.c.user_id) < tuple_(at, who)
+    if sort == "newest":
+        return later
+    beyond = _REVIEWS.c.rating > stars if sort == "rating" else _REVIEWS.c.rating < stars
+    return beyond | ((_REVIEWS.c.rating == stars) & later)
+
+
+async def page_for_book(
+    session: AsyncSession, book_id: uuid.UUID, sort: str, limit: int, cursor: str | None
+) -> tuple[list[RowMapping], str | None]:
+    statement = (
+        select(*REVIEW_COLUMNS).select_from(_WITH_AUTHOR).where(_REVIEWS.c.book_id == book_id)
+    )
+    if cursor is not None:
+        statement = statement.where(_after_in_book(sort, cursor))
+    statement = statement.order_by(*_ORDERS[sort]).limit(limit + 1)
+    rows = (await session.execute(statement)).mappings().all()
+    return paginate(rows, limit, lambda row: _book_cursor(sort, row))
+
+
+def _user_cursor(row: RowMapping) -> str:
+    return encode_cursor(row["created_at"].isoformat(), str(row["book_id"]))
+
+
+async def page_for_user(
+    session: AsyncSession, user_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[RowMapping], str | None]:
+    """A user's reviews, newest first."""
+    statement = (
+        select(*REVIEW_COLUMNS).select_from(_WITH_AUTHOR).where(_REVIEWS.c.user_id == user_id)
+    )
+    if cursor is not None:
+        created_at, book_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(created_at), uuid.UUID(book_id))
+        except (TypeError, ValueError):
+            raise InvalidCursor() from None
+        position = tuple_(_REVIEWS.c.created_at, _REVIEWS.c.book_id)
+        statement = statement.where(position < tuple_(*after))
+    statement = statement.order_by(_REVIEWS.c.created_at.desc(), _REVIEWS.c.book_id.desc())
+    rows = (await session.execute(statement.limit(limit + 1))).mappings().all()
+    return paginate(rows, limit, _user_cursor)

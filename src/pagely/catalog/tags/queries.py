@@ -1,12 +1,21 @@
-"""The book_tags rows behind `books.tags` (the ordered slug copy on the book row itself)."""
+"""SQL of tags: the book_tags rows behind `books.tags` (the ordered slug copy on the book row
+itself), and the counts the /tags list shows."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import text
+from sqlalchemy import SmallInteger, Text, Uuid, delete, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagely.core.db import Reader
+from pagely.models import BookTag, Tag
+from pagely.models.base import table
+
+_TAGS = table(Tag)
+_BOOK_TAGS = table(BookTag)
 
 
 async def set_tags(session: AsyncSession, tags_by_book: Mapping[uuid.UUID, Sequence[str]]) -> None:
@@ -16,32 +25,47 @@ async def set_tags(session: AsyncSession, tags_by_book: Mapping[uuid.UUID, Seque
         return
     slugs = sorted({slug for tags in tags_by_book.values() for slug in tags})
     if slugs:
+        new_slugs = select(func.unnest(literal(slugs, ARRAY(Text))))
         await session.execute(
-            text(
-                "INSERT INTO tags (slug) SELECT unnest(CAST(:slugs AS text[])) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            {"slugs": slugs},
+            insert(_TAGS).from_select(["slug"], new_slugs).on_conflict_do_nothing()
         )
-    await session.execute(
-        text("DELETE FROM book_tags WHERE book_id = ANY(:ids)"), {"ids": list(tags_by_book)}
-    )
+    await session.execute(delete(_BOOK_TAGS).where(_BOOK_TAGS.c.book_id.in_(list(tags_by_book))))
     book_ids, positions, tag_slugs = [], [], []
     for book_id, tags in tags_by_book.items():
         for position, slug in enumerate(tags):
             book_ids.append(book_id)
             positions.append(position)
             tag_slugs.append(slug)
-    if book_ids:
-        await session.execute(
-            text(
-                """
-                INSERT INTO book_tags (book_id, tag_id, position)
-                SELECT r.book_id, tags.id, r.position
-                FROM unnest(CAST(:book_ids AS uuid[]), CAST(:slugs AS text[]),
-                            CAST(:positions AS smallint[])) AS r(book_id, slug, position)
-                JOIN tags ON tags.slug = r.slug
-                """
-            ),
-            {"book_ids": book_ids, "slugs": tag_slugs, "positions": positions},
+    if not book_ids:
+        return
+    rows = (
+        func.unnest(
+            literal(book_ids, ARRAY(Uuid)),
+            literal(tag_slugs, ARRAY(Text)),
+            literal(positions, ARRAY(SmallInteger)),
         )
+        .table_valued("book_id", "slug", "position")
+        .render_derived(name="r")
+    )
+    await session.execute(
+        insert(_BOOK_TAGS).from_select(
+            ["book_id", "tag_id", "position"],
+            select(rows.c.book_id, _TAGS.c.id, rows.c.position).join(
+                _TAGS, _TAGS.c.slug == rows.c.slug
+            ),
+        )
+    )
+
+
+async def tag_counts(reader: Reader, limit: int) -> list[dict[str, object]]:
+    """The most used tags first, ties by slug."""
+    count = func.count().label("book_count")
+    statement = (
+        select(_TAGS.c.slug, count)
+        .select_from(_BOOK_TAGS.join(_TAGS, _TAGS.c.id == _BOOK_TAGS.c.tag_id))
+        .group_by(_TAGS.c.slug)
+        .order_by(count.desc(), _TAGS.c.slug)
+        .limit(limit)
+    )
+    result = await reader.execute(statement)
+    return [{"slug": slug, "book_count": book_count} for slug, book_count in result.all()]

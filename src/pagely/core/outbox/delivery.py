@@ -18,14 +18,14 @@ from typing import Literal
 import aiosmtplib
 import jinja2
 import structlog
-from sqlalchemy import select, update
-from sqlmodel import col
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pagely.core import metrics
 from pagely.core.db import transaction
 from pagely.core.mail.render import UnknownTemplate, render_email
 from pagely.core.mail.smtp import PermanentSMTPError, build_message, describe_error, send_message
-from pagely.core.resources import Resources
+from pagely.core.outbox import queries
 from pagely.models.base import utcnow
 from pagely.models.outbox import OutboxMessage, OutboxStatus
 from pagely.settings import Settings
@@ -56,10 +56,16 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter
 
 
-async def deliver(resources: Resources, outbox_id: uuid.UUID) -> Outcome:
-    settings = resources.settings
-    async with transaction(resources.sessionmaker) as session:
-        row = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+async def deliver(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    redis: Redis,
+    outbox_id: uuid.UUID,
+) -> Outcome:
+    """Send one message, once: render it, hand it to SMTP and record the result. `redis`
+    holds the delivery counters."""
+    async with transaction(sessionmaker) as session:
+        row = await queries.lock(session, outbox_id)
         if row is None or row.status != OutboxStatus.pending:
             return Outcome("skipped")
         row.attempts += 1
@@ -90,14 +96,14 @@ async def deliver(resources: Resources, outbox_id: uuid.UUID) -> Outcome:
     # Committed: now count it and say so (never the recipient, the context or a link).
     fields = {"outbox_id": str(outbox_id), "template": template, "attempt": attempts}
     if outcome.status == "sent":
-        await metrics.increment(resources.redis, metrics.OUTBOX_SENT)
+        await metrics.increment(redis, metrics.OUTBOX_SENT)
         log.info("email_sent", **fields)
     elif outcome.status == "retry":
-        await metrics.increment(resources.redis, metrics.OUTBOX_RETRIED)
+        await metrics.increment(redis, metrics.OUTBOX_RETRIED)
         log.warning("email_retry", **fields, retry_in=round(outcome.retry_in or 0, 2),
                     error=_error_kind(error))  # fmt: skip
     else:
-        await metrics.increment(resources.redis, metrics.OUTBOX_FAILED)
+        await metrics.increment(redis, metrics.OUTBOX_FAILED)
         log.error("email_failed", **fields, error=_error_kind(error))
     return outcome
 
@@ -114,30 +120,14 @@ def _error_kind(error: str | None) -> str | None:
     return error.split(":", 1)[0] if error else None
 
 
-async def claim_stale(resources: Resources, *, limit: int = SWEEP_BATCH) -> list[uuid.UUID]:
+async def claim_stale(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    limit: int = SWEEP_BATCH,
+) -> list[uuid.UUID]:
     """Pending rows still undelivered well after they were due: stamp them as due again now
     (so the next sweep waits another interval) and return them for re-dispatch."""
-    settings = resources.settings
     cutoff = utcnow() - timedelta(seconds=settings.outbox_redispatch_after_seconds)
-    async with transaction(resources.sessionmaker) as session:
-        ids = list(
-            (
-                await session.scalars(
-                    select(col(OutboxMessage.id))
-                    .where(
-                        col(OutboxMessage.status) == OutboxStatus.pending,
-                        col(OutboxMessage.next_attempt_at) <= cutoff,
-                    )
-                    .order_by(col(OutboxMessage.next_attempt_at))
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-        )
-        if ids:
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids))
-                .values(next_attempt_at=utcnow())
-            )
-    return ids
+    async with transaction(sessionmaker) as session:
+        return await queries.claim_due_before(session, cutoff, limit=limit)

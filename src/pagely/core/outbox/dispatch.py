@@ -1,6 +1,7 @@
-"""Hand committed outbox rows to the broker. Publishing is blocking (kombu), so it runs on one
-dedicated thread; a broker that is down or slow costs a request at most the publish timeout,
-and the rows it could not take stay pending for the sweep."""
+"""Hand committed outbox rows to the broker, and ask it how many tasks wait there. Publishing
+is blocking (kombu), so it runs on one dedicated thread; a broker that is down or slow costs a
+request at most the publish timeout, and the rows it could not take stay pending for the
+sweep."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import structlog
 from celery import Celery
@@ -26,6 +28,7 @@ class Dispatcher:
         self._celery = celery
         self._queue = settings.celery_queue
         self._timeout = settings.outbox_publish_timeout_seconds
+        self._probe_timeout = settings.service_timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
 
     async def dispatch(self, ids: Sequence[uuid.UUID]) -> None:
@@ -57,6 +60,28 @@ class Dispatcher:
                 break
             published += 1
         return published
+
+    async def queue_depth(self) -> int | None:
+        """The tasks waiting in the queue, for monitoring: None when the broker does not answer
+        within the service timeout. A queue nobody declared yet is empty."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._declared_queue_depth), self._probe_timeout
+            )
+        except Exception as exc:
+            if "NOT_FOUND" in str(exc):  # RabbitMQ: the queue does not exist yet
+                return 0
+            log.warning("broker_queue_depth_unavailable", error=type(exc).__name__)
+            return None
+
+    def _declared_queue_depth(self) -> int:
+        # On a thread of its own, not the publishing one: a slow answer must not hold up
+        # the dispatch of committed rows.
+        with self._celery.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            channel = cast(Any, connection.default_channel)
+            declared = channel.queue_declare(queue=self._queue, passive=True)
+            return int(declared.message_count)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

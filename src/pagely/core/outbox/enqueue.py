@@ -6,15 +6,12 @@ import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from pagely.core.db import after_commit
 from pagely.core.mail.render import check_template
+from pagely.core.outbox import queries
 from pagely.core.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
-from pagely.models.outbox import OutboxMessage, OutboxStatus
 
 EMAIL = "email"
 _PENDING_IDS_INFO_KEY = "pagely.outbox.pending_ids"
@@ -36,27 +33,16 @@ async def enqueue_email(
     it may hold tokens, so it is never logged or listed.
     """
     check_template(template)  # a typo fails the request that made it, not a worker later
-    statement = (
-        insert(OutboxMessage)
-        .values(
-            id=uuid.uuid4(),
-            kind=EMAIL,
-            payload={"template": template, "to": to, "context": context},
-            idempotency_key=key,
-            status=OutboxStatus.pending,
-            attempts=0,
-            next_attempt_at=func.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(col(OutboxMessage.id))
-    )
-    outbox_id = (await session.execute(statement)).scalar_one_or_none()
+    payload = {"template": template, "to": to, "context": context}
+    outbox_id = await queries.insert_pending(session, kind=EMAIL, payload=payload, key=key)
     if outbox_id is not None:
         dispatch_after_commit(session, outbox_id)
     return outbox_id
 
 
 def dispatch_after_commit(session: AsyncSession, outbox_id: uuid.UUID) -> None:
+    """Publish `outbox_id` once the session commits, in one batch with every other id of the
+    transaction. A session without a dispatcher (a script's) leaves the row to the sweep."""
     ids: list[uuid.UUID] = session.info.setdefault(_PENDING_IDS_INFO_KEY, [])
     ids.append(outbox_id)
     dispatcher: Dispatcher | None = session.info.get(DISPATCHER_INFO_KEY)

@@ -1,8 +1,9 @@
-"""Request and response bodies of the catalog."""
+"""Request and response bodies of books, and the parsed query of a listing."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from pagely.catalog.books.errors import QueryTooLong
 from pagely.catalog.tags.service import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 from pagely.core.isbn import InvalidISBN, parse_isbn
 from pagely.identity.schemas import Strict
@@ -133,61 +135,51 @@ SortKey = Literal[
 ]
 
 
-class TagOut(BaseModel):
-    slug: str
-    book_count: int
+@dataclass(frozen=True)
+class Filters:
+    """A listing's filters, normalised: what the cache key and the SQL are built from."""
 
+    q: str | None = None
+    author: str | None = None
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    publisher: str | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    min_rating: float | None = None
+    owner_id: uuid.UUID | None = None
 
-# --- reviews ----------------------------------------------------------------------------
-
-Rating = Annotated[int, Field(ge=1, le=5, description="1 to 5 stars.")]
-ReviewTitle = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-ReviewBody = Annotated[str, StringConstraints(max_length=5000)]
-
-
-class ReviewIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"rating": 5, "title": "A classic", "body": "Read it twice."}]
-        },
-    )
-
-    rating: Rating
-    title: ReviewTitle | None = None
-    body: ReviewBody = ""
-
-
-class ReviewPatch(Strict):
-    rating: Rating | None = Field(default=None, examples=[4])
-    title: ReviewTitle | None = None
-    body: ReviewBody | None = None
-
-    @field_validator("rating", "body")
     @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
+    def parse(
+        cls,
+        *,
+        q: str | None,
+        max_query_length: int,
+        author: str | None,
+        tag: list[str] | None,
+        language: str | None,
+        publisher: str | None,
+        published_from: date | None,
+        published_to: date | None,
+        min_rating: float | None,
+        owner_id: uuid.UUID | None,
+    ) -> Filters:
+        """From the query string: blanks dropped, tags as slugs, the language lower case.
+        A search longer than `max_query_length` (a setting) is refused."""
+        if q is not None and len(q) > max_query_length:
+            raise QueryTooLong(max_query_length)
+        return cls(
+            q=q.strip() or None if q else None,
+            author=author.strip() or None if author else None,
+            tags=tuple(normalise_tags(tag or [])),
+            language=language.lower() if language else None,
+            publisher=publisher,
+            published_from=published_from,
+            published_to=published_to,
+            min_rating=min_rating,
+            owner_id=owner_id,
+        )
 
-
-class ReviewOut(BaseModel):
-    book_id: uuid.UUID
-    user_id: uuid.UUID
-    user_name: str
-    rating: int
-    title: str | None
-    body: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class RatingSummary(BaseModel):
-    rating_avg: float
-    rating_count: int
-    histogram: dict[str, int] = Field(description='Reviews per star, "1" to "5".')
-
-
-class ReviewPage(RatingSummary):
-    items: list[ReviewOut]
-    next_cursor: str | None = None
+    @property
+    def empty(self) -> bool:
+        return self == Filters()

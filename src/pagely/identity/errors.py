@@ -1,0 +1,60 @@
+"""The identity feature's errors: what a client switches on (`type`) when an account, token or
+session is refused."""
+
+from __future__ import annotations
+
+from pagely.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
+
+# --- who is calling ----------------------------------------------------------------------
+
+
+class InvalidToken(Unauthorized):
+    type, message = "invalid_token", "The access token is missing, invalid, expired or revoked"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Bearer"})
+
+
+class EmailNotVerified(Forbidden):
+    type, message = "email_not_verified", "Verify your email address first"
+
+
+# --- sign-in and the refresh-token lifecycle ---------------------------------------------
+
+
+class InvalidCredentials(Unauthorized):
+    type, message = "invalid_credentials", "Wrong email or password"
+
+
+class TokenReused(Unauthorized):
+    type, message = "token_reused", "This refresh token was already used; the session has ended"
+
+
+class SessionNotFound(NotFound):
+    type, message = "session_not_found", "No such session"
+
+
+# --- the links in emails, and passwords --------------------------------------------------
+
+
+class InvalidEmailToken(AppError):
+    status_code, type, message = 400, "invalid_token", "This link is not valid"
+
+
+class EmailTokenExpired(AppError):
+    status_code, type, message = 400, "token_expired", "This link has expired; ask for a new one"
+
+
+class WrongPassword(AppError):
+    status_code, type, message = 400, "invalid_password", "The current password is not correct"
+
+
+# --- user administration -----------------------------------------------------------------
+
+
+class UserNotFound(NotFound):
+    type, message = "user_not_found", "No such user"
+
+
+class OwnAccount(Conflict):
+    type, message = "own_account", "Admins cannot change their own role or deactivate themselves"

@@ -1,0 +1,260 @@
+"""The identity feature's SQL: users, and sign-in sessions (one refresh-token family each).
+
+Writes to a user are ORM-enabled UPDATEs (`update(User)` run on the session): SQLAlchemy
+applies the new values to the session's `User` object too, so the caller's `CurrentUser`, and
+a response built from it, shows the change without another SELECT."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel import col
+
+from pagely.core.db import affected
+from pagely.core.pagination import created_cursor, decode_created_cursor, paginate
+from pagely.models.base import table
+from pagely.models.session import AuthSession
+from pagely.models.user import Role, User
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user, its row locked until the transaction ends (one use of a link at a time)."""
+    return await session.get(User, user_id, with_for_update=True)
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """`email` normalised already, as it is stored."""
+    return (await session.scalars(select(User).where(col(User.email) == email))).one_or_none()
+
+
+async def insert_user(
+    session: AsyncSession, *, email: str, name: str, password_hash: str
+) -> uuid.UUID | None:
+    """The new, unverified user's id; None when the address has an account already."""
+    statement = (
+        pg_insert(User)
+        .values(
+            id=uuid.uuid4(),
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            role=Role.user,
+            is_verified=False,
+            is_active=True,
+            token_version=0,
+        )
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(col(User.id))
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def update_user(session: AsyncSession, user_id: uuid.UUID, **values: Any) -> None:
+    """Set columns of one user (see the module's docstring: the `User` object follows)."""
+    await session.execute(update(User).where(col(User.id) == user_id).values(**values))
+
+
+async def bump_token_version(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every access and refresh token issued to the user so far carries an older version."""
+    await update_user(session, user_id, token_version=col(User.token_version) + 1)
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The user's sessions and reviews go with it, its books lose their owner (foreign keys)."""
+    await session.execute(delete(User).where(col(User.id) == user_id))
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, LIKE's own wildcards in it taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def users_page(
+    session: AsyncSession,
+    *,
+    search: str | None,
+    role: Role | None,
+    is_active: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[User], str | None]:
+    """Newest first; `search` is part of the email or the name, in any case."""
+    statement = select(User)
+    if search is not None:
+        pattern = _contains(search.strip().lower())
+        # Emails are stored lower-case, so LIKE on them is already case-insensitive.
+        statement = statement.where(
+            or_(col(User.email).like(pattern), col(User.name).ilike(pattern))
+        )
+    if role is not None:
+        statement = statement.where(col(User.role) == role)
+    if is_active is not None:
+        statement = statement.where(col(User.is_active) == is_active)
+    after = decode_created_cursor(cursor)
+    if after is not None:
+        statement = statement.where(tuple_(col(User.created_at), col(User.id)) < tuple_(*after))
+    statement = statement.order_by(col(User.created_at).desc(), col(User.id).desc())
+    rows = (await session.scalars(statement.limit(limit + 1))).all()
+    return paginate(rows, limit, created_cursor)
+
+
+# --- who is calling ----------------------------------------------------------------------
+
+
+async def user_and_session_revoked_at(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[User, datetime | None] | None:
+    """The user and when its session `session_id` was revoked (None: it was not); None when
+    either is gone."""
+    row = (
+        await session.execute(
+            select(User, col(AuthSession.revoked_at))
+            .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+            .where(col(User.id) == user_id, col(AuthSession.id) == session_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+# Built once: the hottest authenticated read runs it, and a bound statement skips rebuilding.
+_ACCOUNT = (
+    select(*table(User).c, col(AuthSession.revoked_at))
+    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+    .where(col(User.id) == bindparam("user_id"), col(AuthSession.id) == bindparam("session_id"))
+)
+
+
+async def account_and_session_revoked_at(
+    conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID
+) -> RowMapping | None:
+    """`user_and_session_revoked_at` as one row: the user's columns and `revoked_at`."""
+    result = await conn.execute(_ACCOUNT, {"user_id": user_id, "session_id": session_id})
+    return result.mappings().first()
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+async def insert_session(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    device: str | None,
+    user_agent: str | None,
+    ip: str | None,
+    now: datetime,
+    expires_at: datetime,
+) -> AuthSession:
+    statement = (
+        insert(AuthSession)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            refresh_jti=uuid.uuid4().hex,
+            device=device,
+            user_agent=user_agent,
+            ip=ip,
+            created_at=now,
+            last_used_at=now,
+            expires_at=expires_at,
+        )
+        .returning(AuthSession)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def session_by_id(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
+    return await session.get(AuthSession, session_id)
+
+
+async def open_sessions(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> Sequence[AuthSession]:
+    """Neither revoked nor expired, most recently used first."""
+    statement = (
+        select(AuthSession)
+        .where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > now,
+        )
+        .order_by(col(AuthSession.last_used_at).desc())
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def rotate_refresh_jti(
+    session: AsyncSession,
+    *,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    presented_jti: str,
+    now: datetime,
+) -> AuthSession | None:
+    """Give the session a new newest refresh token, if `presented_jti` is its newest one and
+    it is still open: one conditional UPDATE, so of concurrent callers exactly one wins."""
+    statement = (
+        update(AuthSession)
+        .where(
+            col(AuthSession.id) == session_id,
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.refresh_jti) == presented_jti,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > now,
+        )
+        .values(refresh_jti=uuid.uuid4().hex, last_used_at=now)
+        .returning(AuthSession)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def renew_refresh_jti(session: AsyncSession, session_id: uuid.UUID) -> AuthSession:
+    """A new newest refresh token for the session, unconditionally: every earlier one dies."""
+    statement = (
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id)
+        .values(refresh_jti=uuid.uuid4().hex)
+        .returning(AuthSession)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    keep: uuid.UUID | None = None,
+    only: uuid.UUID | None = None,
+) -> int:
+    """End the user's open sessions (all, all but `keep`, or `only` one); how many ended."""
+    statement = update(AuthSession).where(
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    )
+    if keep is not None:
+        statement = statement.where(col(AuthSession.id) != keep)
+    if only is not None:
+        statement = statement.where(col(AuthSession.id) == only)
+    return affected(await session.execute(statement.values(revoked_at=now)))
+
+
+async def revoke_family(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
+    """End one session, whoever owns it: a reused refresh token ends its family."""
+    await session.execute(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
