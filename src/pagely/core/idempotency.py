@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from pagely.core.clock import clock
-from pagely.core.db import transaction
+from pagely.core.db import affected, transaction
 from pagely.core.errors import AppError
 from pagely.models import IdempotencyKey
 
@@ -49,9 +50,17 @@ def check_key(key: str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first answer given to a key: what a retry gets again."""
+
+    status_code: int
+    response: Any
+
+
 async def claim(
     session: AsyncSession, user_id: uuid.UUID, key: str, digest: str, ttl_hours: int
-) -> IdempotencyKey | None:
+) -> StoredResponse | None:
     """None when this request owns the key (go ahead, then `record`); else the stored first
     response to replay. Raises IdempotencyKeyReused for a different body."""
     expired = clock.now() - timedelta(hours=ttl_hours)
@@ -70,25 +79,29 @@ async def claim(
     )
     if claimed.first() is not None:
         return None
-    stored = await session.scalar(
-        select(IdempotencyKey).where(
-            col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key
+    stored = (
+        await session.execute(
+            select(
+                col(IdempotencyKey.request_hash),
+                col(IdempotencyKey.status_code),
+                col(IdempotencyKey.response),
+            ).where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
         )
-    )
-    assert stored is not None  # the conflicting row is committed (we waited for it)
+    ).one()  # the conflicting row is committed (we waited for it)
     if stored.request_hash != digest:
         raise IdempotencyKeyReused()
-    return stored
+    return StoredResponse(stored.status_code, stored.response)
 
 
 async def record(
     session: AsyncSession, user_id: uuid.UUID, key: str, status_code: int, response: Any
 ) -> None:
-    row = await session.get(IdempotencyKey, (user_id, key))
-    assert row is not None
-    row.status_code = status_code
-    row.response = response
-    await session.flush()
+    """The answer to replay for this key, in the transaction that claimed it."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
+        .values(status_code=status_code, response=response)
+    )
 
 
 PRUNE_BATCH = 1000
@@ -113,7 +126,7 @@ async def prune_expired(
                     tuple_(col(IdempotencyKey.user_id), col(IdempotencyKey.key)).in_(oldest)
                 )
             )
-        deleted = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        deleted = affected(result)
         pruned += deleted
         if deleted < batch:
             return pruned

@@ -86,7 +86,7 @@ class Resources:
         problems: dict[str, str] = {}
         try:
             async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+                await conn.execute(text("SELECT 1"))  # text(): no table, just a round trip
         except Exception as exc:
             problems["PostgreSQL"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         try:

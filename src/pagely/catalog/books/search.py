@@ -55,6 +55,7 @@ async def has_trigram(engine: AsyncEngine) -> bool:
     """Whether typo tolerance can work here; logs one warning when it cannot."""
     async with engine.connect() as conn:
         found = (
+            # text(): pg_extension is a system catalog that no model describes.
             await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
         ).first()
     if found is None:
@@ -66,6 +67,7 @@ async def has_trigram(engine: AsyncEngine) -> bool:
     return found is not None
 
 
+# text(): a LATERAL join with pg_trgm's % operator per word reads clearer as SQL than as Core.
 _CORRECTIONS = text(
     """
     SELECT w.word, best.word
