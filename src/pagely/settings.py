@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     idempotency_key_hours: int = Field(default=24, ge=1)
     idempotency_prune_interval_seconds: float = Field(default=3600.0, gt=0)
     # Answer cache hits for GET /books/{id} and the listing's first page before FastAPI's
-    # routing (same response, a fraction of the cost; see catalog/fastpath.py). Off only to
+    # routing (same response, a fraction of the cost; see catalog/books/fastpath.py). Off only to
     # compare the two paths.
     catalog_fast_path: bool = True
     startup_timeout_seconds: float = Field(default=20.0, ge=0)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 # Public catalog data: a client may keep it, but revalidates (cheap 304s via the ETag).
@@ -66,10 +65,8 @@ class RawResponse(Response):
     """A response whose status and headers are already built (by `revalidated_json`)."""
 
     def __init__(self, status_code: int, headers: RawHeaders, body: bytes) -> None:
-        self.status_code = status_code
+        super().__init__(body if status_code == 200 else b"", status_code)
         self.raw_headers = headers
-        self.body = body if status_code != 304 else b""
-        self.background: BackgroundTask | None = None
 
 
 def revalidated_response(representation: Representation, if_none_match: str | None) -> Response:

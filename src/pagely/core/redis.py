@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from pagely.settings import Settings
@@ -20,11 +17,3 @@ def create_redis(settings: Settings, *, url: str | None = None) -> Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
-
-
-async def get_redis(request: Request) -> Redis:
-    redis: Redis = request.app.state.resources.redis
-    return redis
-
-
-RedisDep = Annotated[Redis, Depends(get_redis)]

@@ -18,9 +18,8 @@ from pagely.core.clock import clock
 from pagely.core.db import transaction
 from pagely.core.ratelimit import RateLimiter
 from pagely.identity import denylist, queries, tokens
-from pagely.identity.dependencies import Principal
 from pagely.identity.errors import InvalidToken, SessionNotFound, TokenReused
-from pagely.identity.schemas import SessionOut, TokenPair, UserOut
+from pagely.identity.schemas import Principal, SessionOut, TokenPair, UserOut
 from pagely.models.session import AuthSession
 from pagely.models.user import User
 from pagely.settings import Settings
@@ -142,7 +141,7 @@ async def end_sessions(session: AsyncSession, user: User, *, keep: uuid.UUID | N
     """Every access token issued before now is refused (token_version, also on `user`), and
     every refresh family but `keep` ends (revoked_at)."""
     await queries.revoke_sessions(session, user.id, clock.now(), keep=keep)
-    await queries.bump_token_version(session, user.id)
+    await queries.bump_token_version(session, user)
 
 
 async def logout(

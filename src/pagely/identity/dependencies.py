@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 
@@ -26,6 +25,7 @@ from pagely.core.db import SessionDep, reading
 from pagely.core.errors import Forbidden
 from pagely.identity import denylist, queries, tokens
 from pagely.identity.errors import EmailNotVerified, InvalidToken
+from pagely.identity.schemas import Principal
 from pagely.models.user import Role, User
 from pagely.settings import Settings
 
@@ -40,12 +40,6 @@ TOKEN_PATH = AUTH_PREFIX + TOKEN_ROUTE
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH, auto_error=False)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Principal:
-    user: User
-    claims: tokens.TokenClaims
 
 
 def bearer_token(authorization: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import RowMapping, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from pagely.core.db import affected
@@ -66,9 +67,19 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, **values: Any) 
     await session.execute(update(User).where(col(User.id) == user_id).values(**values))
 
 
-async def bump_token_version(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Every access and refresh token issued to the user so far carries an older version."""
-    await update_user(session, user_id, token_version=col(User.token_version) + 1)
+async def bump_token_version(session: AsyncSession, user: User) -> None:
+    """Every access and refresh token issued to the user so far carries an older version.
+    `user` gets the version the database now holds (a concurrent bump included), so tokens
+    issued from it next are current."""
+    statement = (
+        update(User)
+        .where(col(User.id) == user.id)
+        .values(token_version=col(User.token_version) + 1)
+        .returning(col(User.token_version))
+        .execution_options(synchronize_session=False)
+    )
+    version = (await session.execute(statement)).scalar_one()
+    set_committed_value(user, "token_version", version)
 
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:

@@ -1,35 +1,18 @@
+"""Request and response bodies of identity, and the Principal: who is calling."""
+
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
+from pagely.core.schemas import Strict
 from pagely.identity.password_policy import MAX_LENGTH, password_problem
-from pagely.models.user import Role
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class Strict(BaseModel):
-    """Request bodies: unknown fields (`role`, `is_verified` ...) are a 422, never ignored,
-    and no text may hold a NUL character (PostgreSQL refuses them)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-    @model_validator(mode="after")
-    def _no_nul(self) -> Self:
-        for name in type(self).model_fields:
-            if _has_nul(getattr(self, name)):
-                raise ValueError(f"{name}: NUL characters are not allowed")
-        return self
+from pagely.identity.tokens import TokenClaims
+from pagely.models.user import Role, User
 
 
 def _check_password(value: str) -> str:
@@ -162,3 +145,11 @@ class UserAdminOut(UserOut):
 class UserAdminPatch(Strict):
     role: Role | None = Field(default=None, examples=["moderator"])
     is_active: bool | None = Field(default=None, examples=[True])
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, and the claims of the access token they called with."""
+
+    user: User
+    claims: TokenClaims

@@ -28,7 +28,6 @@ from pagely.identity._sessions import logout_everywhere as logout_everywhere
 from pagely.identity._sessions import open_sessions as open_sessions
 from pagely.identity._sessions import refresh as refresh
 from pagely.identity._sessions import revoke_session as revoke_session
-from pagely.identity.dependencies import Principal
 from pagely.identity.errors import (
     EmailTokenExpired,
     InvalidCredentials,
@@ -37,7 +36,7 @@ from pagely.identity.errors import (
     UserNotFound,
     WrongPassword,
 )
-from pagely.identity.schemas import TokenPair, UserAdminPatch
+from pagely.identity.schemas import Principal, TokenPair, UserAdminPatch
 from pagely.models.user import Role, User
 from pagely.settings import Settings
 
@@ -278,7 +277,8 @@ async def _password_changed_email(session: AsyncSession, user: User) -> None:
 
 
 async def update_profile(session: AsyncSession, user: User, name: str) -> User:
-    await queries.update_user(session, user.id, name=name)
+    if name != user.name:  # an unchanged name writes nothing (updated_at stays)
+        await queries.update_user(session, user.id, name=name)
     return user
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from pagely.core.pagination import Page
-from pagely.identity.schemas import Strict
+from pagely.core.schemas import Strict
 from pagely.models.catalog import Notification
 from pagely.models.user import User
 

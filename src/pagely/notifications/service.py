@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.core.outbox import enqueue_email
+from pagely.identity.queries import update_user
 from pagely.models.catalog import Notification
 from pagely.models.user import User
 from pagely.notifications import queries
@@ -115,7 +116,6 @@ async def update_preferences(
     session: AsyncSession, user: User, *, email_on_review: bool | None = None
 ) -> User:
     """None leaves a preference as it is."""
-    if email_on_review is not None:
-        user.email_on_review = email_on_review
-    await session.flush()
+    if email_on_review is not None and email_on_review != user.email_on_review:
+        await update_user(session, user.id, email_on_review=email_on_review)
     return user

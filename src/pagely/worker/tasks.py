@@ -16,7 +16,9 @@ from pagely.core.outbox.dispatch import SEND_TASK
 from pagely.worker.celery import PRUNE_IDEMPOTENCY_TASK, SWEEP_TASK
 from pagely.worker.runtime import task_runtime
 
-log = structlog.get_logger("pagely.worker")
+# Each task logs under its feature's logger, as the API does.
+outbox_log = structlog.get_logger("pagely.outbox")
+catalog_log = structlog.get_logger("pagely.catalog")
 
 
 @shared_task(bind=True, name=SEND_TASK, max_retries=None)
@@ -41,7 +43,7 @@ def sweep(self: Task[Any, Any]) -> int:
     if not ids:
         return 0
     published = resources.dispatcher.publish(ids)
-    log.info("outbox_swept", redispatched=published, found=len(ids))
+    outbox_log.info("outbox_swept", redispatched=published, found=len(ids))
     return published
 
 
@@ -51,5 +53,5 @@ def prune_idempotency_keys(self: Task[Any, Any]) -> int:
     hours = runtime.resources.settings.idempotency_key_hours
     pruned = runtime.run(prune_expired(runtime.resources.sessionmaker, hours))
     if pruned:
-        log.info("idempotency_keys_pruned", count=pruned)
+        catalog_log.info("idempotency_keys_pruned", count=pruned)
     return pruned

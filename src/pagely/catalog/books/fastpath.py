@@ -9,7 +9,7 @@ it cannot accept, a Redis error, any other method, path or query. The routes sta
 documented in OpenAPI and the ones that handle every failure.
 
 It shares the route's code rather than copying it: the book service's cache read
-(`cached_book`) and the listing's cache key, `core.http.revalidated_json` for the status and
+(`cached_book`, `cached_first_page`), `core.http.revalidated_json` for the status and
 headers (so both send the same bytes; a test compares them), the pagination limits, and the
 route paths from the router. With a bearer token the token is checked as the public routes
 check it (signature, expiry, type, and the logout denylist); for a book the denylist lookup
@@ -24,8 +24,7 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pagely.catalog.books.router import BOOK_PATH, LIST_PATH
-from pagely.catalog.books.service import cached_book
-from pagely.catalog.cache import GENERATION_KEY, first_page_name
+from pagely.catalog.books.service import cached_book, cached_first_page
 from pagely.core.http import body_etag, revalidated_json, version_etag
 from pagely.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from pagely.core.resources import Resources
@@ -104,7 +103,7 @@ class BookReadFastPath:
         resources: Resources | None = getattr(scope["app"].state, "resources", None)
         if resources is None:
             return False
-        _, body = await resources.cache.get_listed(GENERATION_KEY, first_page_name(limit))
+        _, body = await cached_first_page(resources.cache, limit)
         if body is None:
             return False
         scope.setdefault("state", {})["route_path"] = LIST_PATH

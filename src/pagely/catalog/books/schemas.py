@@ -19,7 +19,7 @@ from pydantic import (
 from pagely.catalog.books.errors import QueryTooLong
 from pagely.catalog.tags.service import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 from pagely.core.isbn import InvalidISBN, parse_isbn
-from pagely.identity.schemas import Strict
+from pagely.core.schemas import Strict
 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

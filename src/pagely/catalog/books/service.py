@@ -86,7 +86,7 @@ async def list_books(
     cacheable = filters.empty and sort == "-created_at" and cursor is None
     generation = None
     if cacheable:
-        generation, cached = await cache.get_listed(GENERATION_KEY, first_page_name(limit))
+        generation, cached = await cached_first_page(cache, limit)
         if cached is not None:
             return Representation(cached, body_etag(cached))
     async with reading(engine) as conn:
@@ -104,6 +104,12 @@ async def list_books(
     if cacheable:
         await cache.put_listed(GENERATION_KEY, generation, first_page_name(limit), body)
     return Representation(body, body_etag(body))
+
+
+async def cached_first_page(cache: VersionedCache, limit: int) -> tuple[str | None, bytes | None]:
+    """(generation, body) of the default listing's first page; body None on a miss (fill it
+    under that generation)."""
+    return await cache.get_listed(GENERATION_KEY, first_page_name(limit))
 
 
 async def cached_book(

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pagely.catalog.books import queries as books
 from pagely.core.db import affected
 from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor, paginate
 from pagely.models import Book, Review, User
@@ -65,6 +66,14 @@ def recompute_ratings(book_ids: Sequence[uuid.UUID] | None = None) -> Update:
             updated_at=func.now(),
         )
     )
+
+
+async def recompute(session: AsyncSession, book_id: uuid.UUID) -> RowMapping:
+    """The book's aggregates recomputed; the book row after it (locked by the caller)."""
+    await session.execute(recompute_ratings([book_id]))
+    book = await books.get(session, book_id)
+    assert book is not None  # locked by this transaction
+    return book
 
 
 REVIEW_COLUMNS: tuple[ColumnElement[Any], ...] = (

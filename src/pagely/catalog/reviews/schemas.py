@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from pagely.identity.schemas import Strict
+from pagely.core.schemas import Strict
 
 ReviewSort = Literal["newest", "rating", "-rating"]
 

@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagely.catalog.books import queries as books
 from pagely.catalog.books.errors import BookNotFound
 from pagely.catalog.books.service import book_json
 from pagely.catalog.cache import refresh_after_commit
@@ -46,15 +45,9 @@ async def _lock_book(session: AsyncSession, book_id: uuid.UUID) -> RowMapping:
     return book
 
 
-async def _recompute(
-    session: AsyncSession, cache: VersionedCache, book_id: uuid.UUID
-) -> RowMapping:
-    """The book with its new aggregates; its cache entry follows after the commit."""
-    await session.execute(queries.recompute_ratings([book_id]))
-    book = await books.get(session, book_id)
-    assert book is not None  # locked by this transaction
-    refresh_after_commit(session, cache, book_id, book["version"], book_json(book))
-    return book
+def _refresh(session: AsyncSession, cache: VersionedCache, book: RowMapping) -> None:
+    """The book's cache entry follows its new aggregates after the commit."""
+    refresh_after_commit(session, cache, book["id"], book["version"], book_json(book))
 
 
 async def _review(session: AsyncSession, book_id: uuid.UUID, user_id: uuid.UUID) -> ReviewOut:
@@ -85,7 +78,7 @@ async def create_review(
         raise CannotReviewOwnBook()
     if not await queries.insert_review(session, book_id, user.id, data.model_dump()):
         raise ReviewExists()
-    rated = await _recompute(session, cache, book_id)
+    rated = await queries.recompute(session, book_id)
     if owner_id is not None:
         owner = await user_by_id(session, owner_id)
         if owner is not None:
@@ -99,6 +92,7 @@ async def create_review(
                 review_title=data.title,
             )
     review = await _review(session, book_id, user.id)
+    _refresh(session, cache, rated)
     return ReviewCreated(**review.model_dump(), book=_summary(rated))
 
 
@@ -114,7 +108,7 @@ async def change_review(
     if fields and not await queries.update_review(session, book_id, user.id, fields):
         raise ReviewNotFound()
     if "rating" in fields:
-        await _recompute(session, cache, book_id)
+        _refresh(session, cache, await queries.recompute(session, book_id))
     return await _review(session, book_id, user.id)
 
 
@@ -124,7 +118,7 @@ async def delete_review(
     await _lock_book(session, book_id)
     if not await queries.delete_review(session, book_id, user_id):
         raise ReviewNotFound()
-    await _recompute(session, cache, book_id)
+    _refresh(session, cache, await queries.recompute(session, book_id))
 
 
 async def moderate(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import SmallInteger, Text, Uuid, delete, func, literal, select
+from sqlalchemy import SmallInteger, Text, Uuid, any_, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,10 @@ async def set_tags(session: AsyncSession, tags_by_book: Mapping[uuid.UUID, Seque
         await session.execute(
             insert(_TAGS).from_select(["slug"], new_slugs).on_conflict_do_nothing()
         )
-    await session.execute(delete(_BOOK_TAGS).where(_BOOK_TAGS.c.book_id.in_(list(tags_by_book))))
+    # = ANY(array): one bind parameter whatever the batch size (an IN list would be one per
+    # book, and new SQL text for every size).
+    book_list = literal(list(tags_by_book), ARRAY(Uuid))
+    await session.execute(delete(_BOOK_TAGS).where(_BOOK_TAGS.c.book_id == any_(book_list)))
     book_ids, positions, tag_slugs = [], [], []
     for book_id, tags in tags_by_book.items():
         for position, slug in enumerate(tags):
