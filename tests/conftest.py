@@ -33,6 +33,7 @@ from tests.fixtures.apps import asgi_client, make_settings
 # servers, measurements), registered by module rather than imported name by name.
 pytest_plugins = [
     "tests.fixtures.accounts",
+    "tests.fixtures.browser",
     "tests.fixtures.measurements",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",

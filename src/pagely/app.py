@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         EdgeMiddleware,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+        https=settings.public_base_url.startswith("https://"),
     )
     if settings.cors_origins:
         app.add_middleware(

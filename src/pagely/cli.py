@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -196,13 +196,28 @@ def create_admin(
     terminal (or stdin when piped), never from the command line."""
     from pagely.devtools.seed import ensure_admin
     from pagely.identity.password_policy import MAX_LENGTH, MIN_LENGTH
+    from pagely.identity.service import normalise_email
 
     password = _read_password()
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise fail(f"the password must be {MIN_LENGTH} to {MAX_LENGTH} characters")
     with services(smtp=False) as settings:
         asyncio.run(run_in_transaction(settings, lambda s: ensure_admin(s, email, password, name)))
-        typer.echo(f"{email.strip().lower()} is an admin")
+        typer.echo(f"{normalise_email(email)} is an admin")
+
+
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: str
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
+    """uvicorn's forwarded-header handling, governed by TRUSTED_PROXIES like the app's own
+    (core/clientip.py): off when no proxy is trusted (uvicorn would otherwise believe
+    X-Forwarded-For from 127.0.0.1), else only from the listed addresses and networks."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
 
 
 @cli.command()
@@ -229,6 +244,7 @@ def serve(
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            **proxy_options(settings),
         )
 
 

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # A session slides by refresh_token_days on every refresh, never past this from sign-in.
+    session_max_days: int = Field(default=90, ge=1, le=3650)
+    # A rotated refresh token presented again this soon gets the same successor pair (a
+    # client's concurrent refreshes); later, it is reuse and ends the session.
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=3600)
     verify_token_hours: int = Field(default=48, ge=1)
     reset_token_minutes: int = Field(default=60, ge=5)
     # Rate limits, in the `limits` notation ("10/15minutes"), shared by every API process.
@@ -98,6 +103,9 @@ class Settings(BaseSettings):
     cors_origins: CsvList = Field(default_factory=list)
     allowed_hosts: CsvList = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Request headers beyond these (all names and values together, or how many) get 431.
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    max_header_count: int = Field(default=100, ge=10)
 
     # Logging
     log_level: str = "INFO"

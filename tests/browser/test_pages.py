@@ -5,10 +5,8 @@ test-artifacts/."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +16,11 @@ import pytest
 from pagely.app import create_app
 from pagely.devtools.mail_sink import MaildirSmtpServer
 from pagely.settings import Settings
+from tests.fixtures.browser import PHONE
 from tests.fixtures.servers import no_rate_limits, serve
 from tests.fixtures.worker import StartWorker
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "a-good-long-password"
-PHONE = {"width": 390, "height": 844}
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    message = "Chromium is not installed (apt-get install chromium); browser tests need it"
-    if os.environ.get("PAGELY_REQUIRE_BROWSER"):
-        pytest.fail(message + " and PAGELY_REQUIRE_BROWSER is set (CI must not skip)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    executable = _chromium()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=FLAGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    opened = await context.new_page()
-    yield opened
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        await opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    await context.close()
 
 
 @pytest.fixture

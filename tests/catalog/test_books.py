@@ -321,3 +321,21 @@ async def test_bad_input_is_a_4xx_envelope_and_writes_nothing(
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["success"] is False
     assert await _count(resources) == 0
+
+
+async def test_a_cursor_after_the_longest_title_is_accepted(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    # A title-sort cursor carries the title: the longest one a book may have (500 characters,
+    # here 2 bytes each in UTF-8) must fit the cursor parameter's limit.
+    _, headers = await _writer(client, resources)
+    longest = "é" * 500
+    await _create(client, headers, title=longest, isbn=None)
+    await _create(client, headers, title="ê" * 500, isbn=None)
+    first = (await client.get(BOOKS, params={"sort": "title", "limit": 1})).json()
+    assert first["items"][0]["title"] == longest
+    second = await client.get(
+        BOOKS, params={"sort": "title", "limit": 1, "cursor": first["next_cursor"]}
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["items"][0]["title"] == "ê" * 500

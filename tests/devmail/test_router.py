@@ -4,12 +4,18 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from pagely.app import create_app
 from pagely.settings import Settings
 from tests.fixtures.apps import asgi_client
+
+
+def _loopback_client(app: FastAPI, host: str = "localhost:8000") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
 
 
 def _deliver(directory: Path, subject: str, to: str) -> None:
@@ -32,7 +38,7 @@ async def test_mail_page_and_json_list_captured_mail_newest_first(
     app = create_app(
         settings.model_copy(update={"environment": "development", "dev_mail_dir": str(maildir)})
     )
-    async with LifespanManager(app), asgi_client(app) as client:
+    async with LifespanManager(app), _loopback_client(app) as client:
         listing = await client.get("/dev/mail.json")
         page = await client.get("/dev/mail")
         first = listing.json()[0]
@@ -66,3 +72,44 @@ async def test_mail_pages_are_not_mounted_outside_development(
     async with LifespanManager(app), asgi_client(app) as client:
         assert (await client.get("/dev/mail.json")).status_code == 404
         assert (await client.get("/dev/mail")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost", True),
+        ("localhost:8000", True),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        ("[::1]", True),
+        ("evil.example", False),
+        ("evil.example:8000", False),
+        ("localhost.evil.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("testserver", False),
+    ],
+)
+async def test_mail_pages_answer_only_loopback_host_names(
+    settings: Settings, tmp_path: Path, host: str, allowed: bool
+) -> None:
+    """A page on another site resolving its name to 127.0.0.1 (DNS rebinding) reads nothing."""
+    maildir = tmp_path / "mail"
+    _deliver(maildir, "newer", "b@example.com")
+    app = create_app(
+        settings.model_copy(update={"environment": "development", "dev_mail_dir": str(maildir)})
+    )
+    async with LifespanManager(app), _loopback_client(app, host) as client:
+        mail_id = (await client.get("/dev/mail.json", headers={"host": "localhost"})).json()[0][
+            "id"
+        ]
+        responses = [
+            await client.get(path)
+            for path in ("/dev/mail.json", "/dev/mail", f"/dev/mail/{mail_id}")
+        ]
+    for response in responses:
+        if allowed:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 404
+            assert response.json()["error"]["type"] == "not_found"
+            assert "t0k3n" not in response.text

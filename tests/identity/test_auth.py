@@ -3,7 +3,6 @@ here; tests/auth/test_email_journey.py runs the real worker and SMTP."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -204,7 +203,9 @@ async def test_an_access_token_expires_with_the_clock(
     # Used first, so its verified signature is cached: expiry is still checked on every use.
     assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 200
     clock.advance(timedelta(minutes=16))
-    assert (await client.get("/api/v1/auth/me", headers=bearer(access))).status_code == 401
+    expired = await client.get("/api/v1/auth/me", headers=bearer(access))
+    assert expired.status_code == 401
+    assert expired.json()["error"]["type"] == "token_expired"
     with pytest.raises(tokens.TokenError, match="expired"):
         tokens.decode(resources.settings, access, "access")
 
@@ -220,6 +221,8 @@ async def test_refresh_reuse_revokes_the_whole_family(
         )
     ).json()
 
+    # Past the grace window (tests/identity/test_refresh.py has what happens within it).
+    clock.advance(timedelta(seconds=31))
     reuse = await client.post(
         "/api/v1/auth/refresh-token", json={"refresh_token": first["refresh_token"]}
     )
@@ -233,20 +236,6 @@ async def test_refresh_reuse_revokes_the_whole_family(
     assert (
         await client.get("/api/v1/auth/me", headers=bearer(second["access_token"]))
     ).status_code == 401
-
-
-async def test_twenty_concurrent_refreshes_with_one_token_give_one_success(
-    client: httpx.AsyncClient, resources: Resources
-) -> None:
-    user = await make_user(resources)
-    pair = await sign_in(client, user.email)
-    responses = await asyncio.gather(*[
-        client.post("/api/v1/auth/refresh-token", json={"refresh_token": pair["refresh_token"]})
-        for _ in range(20)
-    ])  # fmt: skip
-    codes = sorted(r.status_code for r in responses)
-    assert codes.count(200) == 1, codes
-    assert set(codes) == {200, 401}
 
 
 async def test_logout_all_ends_every_session(

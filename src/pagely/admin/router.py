@@ -20,7 +20,7 @@ router = APIRouter(
     prefix="/admin/outbox",
     tags=["admin"],
     responses={
-        **documented(401, 403, d401="Missing or invalid access token", d403="Not an admin"),
+        **documented(401, 403, d403="Not an admin"),
     },
 )
 

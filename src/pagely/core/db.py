@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar, cast
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import CursorResult, Result, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +27,10 @@ T = TypeVar("T")
 log = structlog.get_logger("pagely.db")
 
 _AFTER_COMMIT = "pagely.after_commit"
+_AFTER_RESPONSE = "pagely.after_response"
+
+# Work for later, in a session of its own (after_response).
+Work = Callable[[AsyncSession], Awaitable[None]]
 
 
 def create_engine(settings: Settings, *, database_url: str | None = None) -> AsyncEngine:
@@ -121,17 +126,30 @@ def after_commit(
         callbacks.setdefault(key, callback)
 
 
+def after_response(session: AsyncSession, key: str, work: Work) -> None:
+    """Run `work` in a transaction of its own once the session's transaction has committed
+    and, in a request, once the response has been sent; never if it rolls back. One per key.
+
+    For work whose cost must not show in the response time (whether an address has an
+    account): the response cannot depend on it, and a failure is logged, not answered."""
+    session.info.setdefault(_AFTER_RESPONSE, {}).setdefault(key, work)
+
+
 @asynccontextmanager
 async def transaction(
     sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    defer: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit when the block succeeds, roll back when it raises, then run
-    the after-commit callbacks. The only place in the code base that commits."""
+    the after-commit callbacks, then the after-response work (handed to `defer` when given:
+    a request's background tasks). The only place in the code base that commits."""
     async with sessionmaker() as session:
         try:
             yield session
         except BaseException:
             session.info.pop(_AFTER_COMMIT, None)
+            session.info.pop(_AFTER_RESPONSE, None)
             await session.rollback()
             raise
         await session.commit()
@@ -143,16 +161,32 @@ async def transaction(
                 # The transaction is committed; whatever the callback hands on must be
                 # recoverable without it (the outbox sweep re-dispatches).
                 log.exception("after_commit_failed", callback=key)
+        later: dict[str, Work] = session.info.pop(_AFTER_RESPONSE, {})
+    for key, work in later.items():
+        job = functools.partial(_run_later, sessionmaker, key, work)
+        if defer is None:
+            await job()
+        else:
+            defer(job)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def _run_later(sessionmaker: async_sessionmaker[AsyncSession], key: str, work: Work) -> None:
+    try:
+        async with transaction(sessionmaker) as session:
+            await work(session)
+    except Exception:
+        log.exception("after_response_failed", callback=key)
+
+
+async def get_session(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit when the handler succeeds, roll back when it raises.
 
     Services only flush(); nothing else commits. Declared with scope="function" so the commit
-    happens before the response is sent, and a failed commit becomes the response.
+    happens before the response is sent, and a failed commit becomes the response. The
+    after-response work runs as the response's background tasks, once it has been sent.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.resources.sessionmaker
-    async with transaction(sessionmaker) as session:
+    async with transaction(sessionmaker, defer=background.add_task) as session:
         yield session
 
 

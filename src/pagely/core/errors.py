@@ -220,7 +220,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 _DOCUMENTED = {
     400: "Bad request",
-    401: "Missing, invalid, expired or revoked access token",
+    401: "`token_expired`: the access token expired, refresh it; `invalid_token`: missing, "
+    "malformed or revoked, sign in again",
     403: "Not allowed for this user",
     404: "No such resource",
     409: "Conflicts with the current state",

@@ -4,7 +4,9 @@ through the same renderer, so every line is one JSON object (or a readable line 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -30,6 +32,35 @@ _REDACTED_KEYS = frozenset(
 
 _HANDLER_NAME = "pagely"
 
+# Secrets that travel in URLs, rewritten in every string of every log line (our events, the
+# access log, and the standard library's records: uvicorn, httpx): the path segment after a
+# route that takes a token in its path, and the value of a token-like query parameter.
+_TOKEN_PATH_SEGMENTS = ("verify", "reset-password")
+_TOKEN_QUERY_PARAMS = (
+    "token", "access_token", "refresh_token", "id_token", "code", "key", "api_key", "apikey",
+    "secret", "signature", "sig", "password",
+)  # fmt: skip
+_TOKEN_IN_PATH = re.compile(
+    r"(/(?:" + "|".join(map(re.escape, _TOKEN_PATH_SEGMENTS)) + r")/)[^/?#\s\"']+"
+)
+_TOKEN_IN_QUERY = re.compile(
+    r"([?&;](?:[\w.-]*[_-])?(?:"
+    + "|".join(map(re.escape, _TOKEN_QUERY_PARAMS))
+    + r")=)[^&#\s\"']*",
+    re.IGNORECASE,
+)
+# A cheap look before the regular expressions: most strings hold neither.
+_HINTS = (*(f"/{segment}/" for segment in _TOKEN_PATH_SEGMENTS), "=")
+REDACTED = "[redacted]"
+
+
+def redact_url(text: str) -> str:
+    """`text` with token path segments and token-like query values replaced by [redacted]."""
+    if not any(hint in text for hint in _HINTS):
+        return text
+    text = _TOKEN_IN_PATH.sub(r"\1" + REDACTED, text)
+    return _TOKEN_IN_QUERY.sub(r"\1" + REDACTED, text)
+
 
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     request_id = request_id_var.get()
@@ -40,7 +71,18 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key in _REDACTED_KEYS.intersection(event):
-        event[key] = "[redacted]"
+        event[key] = REDACTED
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact_url(value)
+    return event
+
+
+def _redact_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    # The traceback is rendered after the shared chain ran: an exception message may hold a URL.
+    exception = event.get("exception")
+    if isinstance(exception, str):
+        event["exception"] = redact_url(exception)
     return event
 
 
@@ -69,6 +111,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_exception,
             renderer,
         ],
     )

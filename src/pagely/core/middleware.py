@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pagely.core.context import request_id_var
 from pagely.core.errors import error_response, internal_error_response
+from pagely.core.security_headers import SecurityHeaders
 
 access_log = structlog.get_logger("pagely.access")
 error_log = structlog.get_logger("pagely.errors")
@@ -57,14 +58,30 @@ class EdgeMiddleware:
       `X-Process-Time`, bound for every log line of the request;
     - the Host check (400 `invalid_host`; `/health*` is exempt for load-balancer probes);
     - NUL characters in the query string (422: PostgreSQL cannot hold them);
+    - the header limits (431: their total size and their number);
     - the body limit (413, by Content-Length up front or by counting a chunked body);
-    - one access-log line, and the last-resort generic 500 logged with the request id.
+    - the security headers (core/security_headers.py: nosniff, HSTS when public over https, and
+      on HTML pages a Content-Security-Policy, no framing, a Referrer-Policy);
+    - one access-log line (core/logging.py redacts tokens in it), and the last-resort 500
+      logged with the request id.
     """
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: list[str], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_hosts: list[str],
+        max_body_bytes: int,
+        max_header_bytes: int = 16_384,
+        max_header_count: int = 100,
+        https: bool = False,
+    ) -> None:
         self.app = app
         self.hosts = HostCheck(allowed_hosts)
         self.max_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_header_count = max_header_count
+        self.security = SecurityHeaders(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan; the app serves no websockets
@@ -73,7 +90,9 @@ class EdgeMiddleware:
         start = time.perf_counter()
         request_id = host = length = None
         chunked = False
+        header_bytes = 0
         for key, value in scope["headers"]:  # the first of a repeated header, as Starlette
+            header_bytes += len(key) + len(value)
             if key == b"x-request-id" and request_id is None:
                 request_id = value.decode("latin-1")
             elif key == b"host" and host is None:
@@ -87,6 +106,7 @@ class EdgeMiddleware:
         token = request_id_var.set(request_id)
         status = 500
         started = False
+        security = self.security
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
@@ -94,13 +114,14 @@ class EdgeMiddleware:
                 started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
+                security.extend(headers)
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-process-time", f"{time.perf_counter() - start:.6f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            refusal = self._refusal(scope, host, length)
+            refusal = self._refusal(scope, host, length, header_bytes)
             if refusal is not None:
                 await refusal(scope, receive, send_wrapper)
             elif chunked or length is None or not length.isdigit():
@@ -141,8 +162,18 @@ class EdgeMiddleware:
             access_log.info("request", **fields)
             request_id_var.reset(token)
 
-    def _refusal(self, scope: Scope, host: str | None, length: bytes | None) -> Any:
+    def _refusal(
+        self, scope: Scope, host: str | None, length: bytes | None, header_bytes: int
+    ) -> Any:
         """The error response for a request refused before the app, or None."""
+        if header_bytes > self.max_header_bytes or len(scope["headers"]) > self.max_header_count:
+            return error_response(
+                431,
+                f"Request headers larger than {self.max_header_bytes} bytes "
+                f"or more than {self.max_header_count}",
+                type_="headers_too_large",
+                headers={"Connection": "close"},
+            )
         # Load-balancer health probes use the machine's address as Host: let them through.
         if not self.hosts.allows(host or "") and not scope["path"].startswith("/health"):
             return error_response(400, "Invalid host header", type_="invalid_host")

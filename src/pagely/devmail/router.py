@@ -1,19 +1,26 @@
 """Development only: the mail captured by the embedded SMTP sink, as a page and as JSON.
 
-Mounted by create_app only when ENVIRONMENT=development and DEV_MAIL_DIR is set.
+Mounted by create_app only when ENVIRONMENT=development and DEV_MAIL_DIR is set, and answers
+only requests whose Host is a loopback name (localhost, 127.0.0.1, [::1]); others get 404.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from pagely.core.templating import templates
 from pagely.devmail import service
-from pagely.devmail.dependencies import MailDirDep
+from pagely.devmail.dependencies import MailDirDep, require_loopback_host
 from pagely.devmail.schemas import CapturedMail
 
-router = APIRouter(prefix="/dev", tags=["development"], include_in_schema=False)
+# Only for Host names of this machine (DNS rebinding would let any web page read reset links).
+router = APIRouter(
+    prefix="/dev",
+    tags=["development"],
+    include_in_schema=False,
+    dependencies=[Depends(require_loopback_host)],
+)
 
 
 @router.get("/mail.json")

@@ -19,6 +19,7 @@ from pagely.catalog.books.search import add_search_words
 from pagely.catalog.tags.queries import set_tags
 from pagely.core.hashing import hash_password
 from pagely.core.isbn import isbn13_check_digit
+from pagely.identity.service import normalise_email
 from pagely.models import Book, Role, User
 
 _ADJECTIVES = [
@@ -141,7 +142,7 @@ async def ensure_admin(
 ) -> User:
     """Create the admin, or promote the existing account with that email (keeping its password
     unless `reset_password`). Flushes, never commits."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     user = (
         await session.execute(select(User).where(col(User.email) == email))
     ).scalar_one_or_none()

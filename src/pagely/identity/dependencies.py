@@ -24,7 +24,7 @@ from pagely.core.clientip import client_ip
 from pagely.core.db import SessionDep, reading
 from pagely.core.errors import Forbidden
 from pagely.identity import denylist, queries, tokens
-from pagely.identity.errors import EmailNotVerified, InvalidToken
+from pagely.identity.errors import AccessTokenExpired, EmailNotVerified, InvalidToken
 from pagely.identity.schemas import Principal
 from pagely.models.user import Role, User
 from pagely.settings import Settings
@@ -55,6 +55,11 @@ def _claims(request: Request, token: str | None) -> tokens.TokenClaims:
     settings: Settings = request.app.state.settings
     try:
         return tokens.decode(settings, token, "access")
+    except tokens.TokenExpiredError:
+        # Genuine but old: the app refreshes (token_expired), unlike every other failure,
+        # after which it signs in again (invalid_token).
+        log.info("authn_token_rejected", reason="expired")
+        raise AccessTokenExpired() from None
     except tokens.TokenError as exc:
         log.info("authn_token_rejected", reason=str(exc))
         raise InvalidToken() from None

@@ -9,7 +9,18 @@ from pagely.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthor
 
 
 class InvalidToken(Unauthorized):
-    type, message = "invalid_token", "The access token is missing, invalid, expired or revoked"
+    """The app signs in again: the token is missing, malformed, foreign or revoked."""
+
+    type, message = "invalid_token", "The access token is missing, invalid or revoked"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Bearer"})
+
+
+class AccessTokenExpired(Unauthorized):
+    """The app refreshes: the access token is genuine but past its lifetime."""
+
+    type, message = "token_expired", "The access token has expired; refresh it"
 
     def __init__(self) -> None:
         super().__init__(headers={"WWW-Authenticate": "Bearer"})
@@ -26,8 +37,17 @@ class InvalidCredentials(Unauthorized):
     type, message = "invalid_credentials", "Wrong email or password"
 
 
+class InvalidRefreshToken(InvalidToken):
+    """The same `invalid_token` (the app signs in again), saying which token it means."""
+
+    message = "The refresh token is invalid, expired or revoked; sign in again"
+
+
 class TokenReused(Unauthorized):
     type, message = "token_reused", "This refresh token was already used; the session has ended"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Bearer"})
 
 
 class SessionNotFound(NotFound):

@@ -168,6 +168,7 @@ async def insert_session(
     ip: str | None,
     now: datetime,
     expires_at: datetime,
+    max_expires_at: datetime,
 ) -> AuthSession:
     statement = (
         insert(AuthSession)
@@ -175,6 +176,7 @@ async def insert_session(
             id=uuid.uuid4(),
             user_id=user_id,
             refresh_jti=uuid.uuid4().hex,
+            max_expires_at=max_expires_at,
             device=device,
             user_agent=user_agent,
             ip=ip,
@@ -207,38 +209,56 @@ async def open_sessions(
     return (await session.scalars(statement)).all()
 
 
-async def rotate_refresh_jti(
-    session: AsyncSession,
-    *,
-    session_id: uuid.UUID,
-    user_id: uuid.UUID,
-    presented_jti: str,
-    now: datetime,
-) -> AuthSession | None:
-    """Give the session a new newest refresh token, if `presented_jti` is its newest one and
-    it is still open: one conditional UPDATE, so of concurrent callers exactly one wins."""
+async def lock_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
+    """The session, its row locked until the transaction ends: concurrent refreshes of one
+    family take turns, each seeing what the one before it committed."""
     statement = (
-        update(AuthSession)
-        .where(
-            col(AuthSession.id) == session_id,
-            col(AuthSession.user_id) == user_id,
-            col(AuthSession.refresh_jti) == presented_jti,
-            col(AuthSession.revoked_at).is_(None),
-            col(AuthSession.expires_at) > now,
-        )
-        .values(refresh_jti=uuid.uuid4().hex, last_used_at=now)
-        .returning(AuthSession)
+        select(AuthSession)
+        .where(col(AuthSession.id) == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return (await session.scalars(statement)).one_or_none()
 
 
-async def renew_refresh_jti(session: AsyncSession, session_id: uuid.UUID) -> AuthSession:
-    """A new newest refresh token for the session, unconditionally: every earlier one dies."""
+async def rotate_session(
+    session: AsyncSession,
+    session_id: uuid.UUID,
+    *,
+    refresh_jti: str,
+    previous_jti: str,
+    now: datetime,
+    expires_at: datetime,
+    successor: dict[str, Any],
+) -> AuthSession:
+    """Make `refresh_jti` the family's newest refresh token (the caller holds the row lock),
+    remembering the one it replaces and the claims of the pair it issued."""
     statement = (
         update(AuthSession)
         .where(col(AuthSession.id) == session_id)
-        .values(refresh_jti=uuid.uuid4().hex)
+        .values(
+            refresh_jti=refresh_jti,
+            previous_jti=previous_jti,
+            rotated_at=now,
+            last_used_at=now,
+            expires_at=expires_at,
+            successor=successor,
+        )
         .returning(AuthSession)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def renew_refresh_jti(session: AsyncSession, session_id: uuid.UUID) -> AuthSession:
+    """A new newest refresh token for the session, unconditionally: every earlier one dies,
+    the one rotated last included (no grace)."""
+    statement = (
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id)
+        .values(refresh_jti=uuid.uuid4().hex, previous_jti=None, rotated_at=None, successor=None)
+        .returning(AuthSession)
+        .execution_options(populate_existing=True)
     )
     return (await session.scalars(statement)).one()
 

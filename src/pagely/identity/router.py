@@ -44,7 +44,13 @@ from pagely.settings import Settings
 
 router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"])
 
-E401 = documented(401, d401="Missing, invalid, expired or revoked token")
+E401 = documented(401)
+E401_CREDENTIALS = documented(401, d401="`invalid_credentials`: wrong email or password")
+E401_REFRESH = documented(
+    401,
+    d401="`invalid_token`: the refresh token is malformed, expired or revoked, sign in again; "
+    "`token_reused`: an older refresh token was presented again, the session has ended",
+)
 E422 = documented(422)
 E429 = documented(429)
 E503 = documented(503, d503="A dependency is unavailable")
@@ -165,7 +171,7 @@ async def _signin(
     summary="Sign in",
     description="Email and password for an access token (short-lived) and a refresh "
     "token (rotated on every use). Unverified users may sign in and read.",
-    responses={**E401, **E422, **E429, **E503},
+    responses={**E401_CREDENTIALS, **E422, **E429, **E503},
 )
 async def signin(
     body: SigninIn, request: Request, ip: ClientIp, session: SessionDep, resources: ResourcesDep
@@ -179,7 +185,7 @@ async def signin(
     summary="Sign in (OAuth2 password form)",
     description="The same as signin, as an OAuth2 password form (`username` is the "
     "email), so Swagger's Authorize button works.",
-    responses={**E401, **E422, **E429},
+    responses={**E401_CREDENTIALS, **E422, **E429},
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -195,13 +201,15 @@ async def token(
     "/refresh-token",
     operation_id="auth_refresh",
     summary="Rotate the refresh token",
-    description="A new pair; the presented refresh token is dead from now on. Presenting "
-    "an already-used one ends the session (401 `token_reused`).",
-    responses={**E401, **E422, **E429},
+    description="A new pair, and the session's end slides to now + REFRESH_TOKEN_DAYS (at most "
+    "SESSION_MAX_DAYS after sign-in). The presented refresh token is dead from now on, but "
+    "presented again within REFRESH_REUSE_GRACE_SECONDS, while the new one is unused, it gets "
+    "the same new pair (concurrent refreshes all succeed). Later, it ends the session "
+    "(401 `token_reused`).",
+    responses={**E401_REFRESH, **E422, **E429, **E503},
 )
-async def refresh_token(body: RefreshIn, session: SessionDep, resources: ResourcesDep) -> TokenPair:
+async def refresh_token(body: RefreshIn, resources: ResourcesDep) -> TokenPair:
     return await service.refresh(
-        session,
         settings=resources.settings,
         limiter=resources.limiter,
         sessionmaker=resources.sessionmaker,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,12 @@ def _check_password(value: str) -> str:
     return value
 
 
+def _nfkc(value: object) -> object:
+    """Look-alike forms (full-width letters and dots) become the address they look like
+    before it is validated; the service lower-cases it (identity.service.normalise_email)."""
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
 def _check_name(value: str) -> str:
     value = " ".join(value.split())
     if not value:
@@ -33,6 +40,8 @@ class RegisterIn(Strict):
     email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
     password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery"])
     name: str = Field(min_length=1, max_length=100, examples=["Ada Lovelace"])
+
+    _email = field_validator("email", mode="before")(_nfkc)
 
     _password = field_validator("password")(_check_password)
 
@@ -55,6 +64,8 @@ class VerifyOut(BaseModel):
 
 class EmailIn(Strict):
     email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
+
+    _email = field_validator("email", mode="before")(_nfkc)
 
 
 class SigninIn(Strict):
@@ -134,6 +145,10 @@ class SessionOut(BaseModel):
     ip: str | None
     created_at: datetime
     last_used_at: datetime
+    # When the session ends unless refreshed first; each refresh moves it, up to max_expires_at.
+    expires_at: datetime
+    # When it ends however often it is refreshed (sign-in + SESSION_MAX_DAYS).
+    max_expires_at: datetime
     current: bool
 
 

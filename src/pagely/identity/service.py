@@ -6,7 +6,9 @@ the routers use of it is re-exported here, so this module is the feature's one s
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.core.clock import clock
+from pagely.core.db import after_response
 from pagely.core.hashing import hash_password, verify_and_update
 from pagely.core.outbox import enqueue_email
 from pagely.core.ratelimit import RateLimiter
@@ -44,7 +47,9 @@ log = structlog.get_logger("pagely.security")
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The form addresses are compared and stored in (and rate-limited by). NFKC first, so
+    that look-alikes (`ada@example.com` in full-width letters) are the same address."""
+    return unicodedata.normalize("NFKC", email).lower().strip()
 
 
 def _token_key(token: str) -> str:
@@ -141,8 +146,19 @@ async def verify_email(
 async def resend_verification(
     session: AsyncSession, settings: Settings, limiter: RateLimiter, *, ip: str, email: str
 ) -> None:
+    """Whether the address has an account must not show in the response time: the lookup and
+    the email (its outbox row and dispatch) run once the answer has gone, for every address."""
     await _email_limits(limiter, settings, ip, email)
-    user = await queries.user_by_email(session, normalise_email(email))
+    address = normalise_email(email)
+    after_response(
+        session,
+        f"resend_verification:{address}",
+        functools.partial(_resend_verification, settings, address),
+    )
+
+
+async def _resend_verification(settings: Settings, email: str, session: AsyncSession) -> None:
+    user = await queries.user_by_email(session, email)
     if user is not None and user.is_active and not user.is_verified:
         await _send_verification(session, settings, user.id, user.email, user.name)
 
@@ -228,8 +244,18 @@ async def change_password(
 async def forgot_password(
     session: AsyncSession, settings: Settings, limiter: RateLimiter, *, ip: str, email: str
 ) -> None:
+    """As resend_verification: the answer costs the same for every address."""
     await _email_limits(limiter, settings, ip, email)
-    user = await queries.user_by_email(session, normalise_email(email))
+    address = normalise_email(email)
+    after_response(
+        session,
+        f"forgot_password:{address}",
+        functools.partial(_forgot_password, settings, address),
+    )
+
+
+async def _forgot_password(settings: Settings, email: str, session: AsyncSession) -> None:
+    user = await queries.user_by_email(session, email)
     if user is None or not user.is_active:
         return
     token = tokens.make_reset_token(settings, user.id, user.password_hash)
@@ -300,6 +326,8 @@ async def list_users(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[User], str | None]:
+    if search is not None:  # the look-alike forms of an address find it (normalise_email)
+        search = unicodedata.normalize("NFKC", search)
     return await queries.users_page(
         session, search=search, role=role, is_active=is_active, limit=limit, cursor=cursor
     )

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
 import jwt
@@ -24,7 +23,12 @@ _CLOCK_SKEW_SECONDS = 30
 
 
 class TokenError(Exception):
-    """Any reason a token is not acceptable; callers answer 401 without saying which."""
+    """Any reason a token is not acceptable; callers answer 401 without saying which, except
+    `TokenExpiredError`."""
+
+
+class TokenExpiredError(TokenError):
+    """Well signed, the right type, but past its `exp`: an access token's owner refreshes."""
 
 
 @dataclass(frozen=True)
@@ -42,43 +46,22 @@ class TokenClaims:
         return max(0, self.expires_at - clock.timestamp())
 
 
-def _encode(settings: Settings, claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, settings.jwt_key(), algorithm=ALGORITHM)
-
-
-def issue(
-    settings: Settings,
-    *,
-    token_type: TokenType,
-    user_id: uuid.UUID,
-    session_id: uuid.UUID,
-    version: int,
-    lifetime: timedelta,
-    jti: str | None = None,
-) -> tuple[str, TokenClaims]:
-    now = clock.timestamp()
-    claims = TokenClaims(
-        user_id=user_id,
-        session_id=session_id,
-        jti=jti or uuid.uuid4().hex,
-        issued_at=now,
-        expires_at=now + int(lifetime.total_seconds()),
-        version=version,
-        type=token_type,
-    )
-    token = _encode(
-        settings,
+def encode(settings: Settings, claims: TokenClaims) -> str:
+    """The signed token of `claims`. Deterministic: the same claims and key always give the
+    same bytes, so a pair can be re-issued identically from its stored claims."""
+    return jwt.encode(
         {
-            "sub": str(user_id),
-            "sid": str(session_id),
+            "sub": str(claims.user_id),
+            "sid": str(claims.session_id),
             "jti": claims.jti,
             "iat": claims.issued_at,
             "exp": claims.expires_at,
-            "ver": version,
-            "type": token_type,
+            "ver": claims.version,
+            "type": claims.type,
         },
+        settings.jwt_key(),
+        algorithm=ALGORITHM,
     )
-    return token, claims
 
 
 @functools.lru_cache(maxsize=4096)
@@ -116,7 +99,7 @@ def decode(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
         raise TokenError("wrong token type")
     now = clock.timestamp()
     if claims.expires_at <= now:
-        raise TokenError("expired")
+        raise TokenExpiredError("expired")
     if claims.issued_at > now + _CLOCK_SKEW_SECONDS:
         raise TokenError("issued in the future")
     return claims

@@ -1,12 +1,16 @@
 """A sign-in session: one refresh-token family. Only the newest refresh token (its jti) is
-valid; presenting an older one is reuse and revokes the family."""
+valid; presenting an older one is reuse and revokes the family, except the one just rotated,
+within the grace window (`previous_jti`, `rotated_at`): it gets the same successor pair again,
+re-encoded from `successor` (claims only, never a token)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, ForeignKey, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from pagely.models.base import created_at_field, utcnow
@@ -25,6 +29,12 @@ class AuthSession(SQLModel, table=True):
     ip: str | None = Field(default=None, sa_type=String(64))
     created_at: datetime = created_at_field()
     last_used_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    # Absolute end of the family, however often it is refreshed.
+    # Slides: each refresh moves it to now + REFRESH_TOKEN_DAYS, never past max_expires_at.
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # Absolute end of the family (sign-in + SESSION_MAX_DAYS), however often it is refreshed.
+    max_expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # The refresh token the last rotation replaced, when, and the claims of the pair it issued.
+    previous_jti: str | None = Field(default=None, sa_type=String(64))
+    rotated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    successor: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -102,6 +102,8 @@ EXAMPLES: dict[str, Any] = {
         "ip": "203.0.113.7",
         "created_at": _AT,
         "last_used_at": _AT,
+        "expires_at": "2027-01-14T09:30:00Z",
+        "max_expires_at": "2027-03-15T09:30:00Z",
         "current": True,
     },
     "BookOut": BOOK,

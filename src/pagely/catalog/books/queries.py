@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pagely.catalog.books import search
 from pagely.catalog.books.schemas import Filters, SortKey
 from pagely.core.db import Reader, affected
-from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor, paginate
+from pagely.core.pagination import (
+    cursor_date,
+    cursor_datetime,
+    cursor_decimal,
+    cursor_float,
+    cursor_literal,
+    cursor_text,
+    cursor_uuid,
+    decode_fields,
+    encode_cursor,
+    paginate,
+)
 from pagely.models import Book
 from pagely.models.base import table, utcnow
 
@@ -77,16 +88,15 @@ _EARLIEST: ColumnElement[Any] = literal_column("'0001-01-01'::date")
 _LATEST: ColumnElement[Any] = literal_column("'9999-12-31'::date")
 
 
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise TypeError(raw)
-    return raw
+# `rating_avg` is numeric(3, 2), checked to 0..5.
+_RATING_AVG = (Decimal(0), Decimal(5), 2)
 
 
 @dataclass(frozen=True)
 class Sort:
     """One sort of the listing: its key expression and direction (the id breaks ties in the
-    same direction), and the cursor codec of that key (a row's key to JSON, and back)."""
+    same direction), and the cursor codec of that key (a row's key to JSON, and back: `decode`
+    accepts only what the key's column can hold, and raises InvalidCursor otherwise)."""
 
     key: Callable[[ColumnElement[str] | None], ColumnElement[Any]]
     descending: bool
@@ -100,46 +110,42 @@ def _relevance(query: ColumnElement[str] | None) -> ColumnElement[Any]:
 
 
 SORTS: dict[str, Sort] = {
-    "relevance": Sort(_relevance, True, lambda row: row["sort_key"], float),
-    "title": Sort(lambda _: BOOKS.c.title, False, lambda row: row["title"], _text),
+    "relevance": Sort(_relevance, True, lambda row: row["sort_key"], cursor_float),
+    "title": Sort(lambda _: BOOKS.c.title, False, lambda row: row["title"], cursor_text),
     "-published_date": Sort(
         lambda _: func.coalesce(BOOKS.c.published_date, _EARLIEST),
         True,
         lambda row: (row["published_date"] or date(1, 1, 1)).isoformat(),
-        date.fromisoformat,
+        cursor_date,
     ),
     "published_date": Sort(
         lambda _: func.coalesce(BOOKS.c.published_date, _LATEST),
         False,
         lambda row: (row["published_date"] or date(9999, 12, 31)).isoformat(),
-        date.fromisoformat,
+        cursor_date,
     ),
     "-rating": Sort(
         lambda _: BOOKS.c.rating_avg,
         True,
         lambda row: str(row["rating_avg"]),
-        lambda raw: Decimal(str(raw)),
+        lambda raw: cursor_decimal(raw, *_RATING_AVG),
     ),
     "-created_at": Sort(
         lambda _: BOOKS.c.created_at,
         True,
         lambda row: row["created_at"].isoformat(),
-        datetime.fromisoformat,
+        cursor_datetime,
     ),
 }
 
 
-def _position(sort: str, cursor: str | None) -> tuple[Any, uuid.UUID] | None:
-    """(sort key, id) of the last row of the previous page."""
+def decode_position(sort: str, cursor: str | None) -> tuple[Any, uuid.UUID] | None:
+    """(sort key, id) of the last row of the previous page; InvalidCursor for a cursor of
+    another sort or with a value its column cannot hold."""
     if cursor is None:
         return None
-    cursor_sort, raw_key, raw_id = decode_cursor(cursor, 3)
-    if cursor_sort != sort:
-        raise InvalidCursor()
-    try:
-        return SORTS[sort].decode(raw_key), uuid.UUID(str(raw_id))
-    except (TypeError, ValueError, ArithmeticError):
-        raise InvalidCursor() from None
+    _, key, last_id = decode_fields(cursor, cursor_literal(sort), SORTS[sort].decode, cursor_uuid)
+    return key, last_id
 
 
 # --- the listing -------------------------------------------------------------------------
@@ -222,7 +228,7 @@ async def page(
     typo_tolerance: bool,
 ) -> tuple[list[RowMapping], str | None]:
     """One page of the listing and the cursor of the next (None at the end)."""
-    after = _position(sort, cursor)
+    after = decode_position(sort, cursor)
     conditions = filter_conditions(filters)
     query = search.ts_query(words, {}) if words else None
     statement = page_statement(sort, query, conditions, after, limit)

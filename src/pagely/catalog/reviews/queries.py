@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.catalog.books import queries as books
 from pagely.core.db import affected
-from pagely.core.pagination import InvalidCursor, decode_cursor, encode_cursor, paginate
+from pagely.core.pagination import (
+    cursor_datetime,
+    cursor_int,
+    cursor_literal,
+    cursor_uuid,
+    decode_created_cursor,
+    decode_fields,
+    encode_cursor,
+    paginate,
+)
 from pagely.models import Book, Review, User
 from pagely.models.base import table, utcnow
 
@@ -156,16 +165,22 @@ def _book_cursor(sort: str, row: RowMapping) -> str:
     return encode_cursor(sort, row["rating"], row["created_at"].isoformat(), str(row["user_id"]))
 
 
+def _stars(raw: Any) -> int:
+    return cursor_int(raw, 1, 5)  # reviews.rating is a smallint checked to 1..5
+
+
+def decode_book_cursor(sort: str, cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    """(rating, created_at, user_id) of the previous page's last review; InvalidCursor for a
+    cursor of another sort or with a value its column cannot hold."""
+    _, stars, at, who = decode_fields(
+        cursor, cursor_literal(sort), _stars, cursor_datetime, cursor_uuid
+    )
+    return stars, at, who
+
+
 def _after_in_book(sort: str, cursor: str) -> ColumnElement[bool]:
     """The rows after the cursor's review, in `sort` order."""
-    cursor_sort, rating, created_at, user_id = decode_cursor(cursor, 4)
-    try:
-        if cursor_sort != sort:
-            raise ValueError(cursor_sort)
-        at, who = datetime.fromisoformat(created_at), uuid.UUID(user_id)
-        stars = int(rating)
-    except (TypeError, ValueError):
-        raise InvalidCursor() from None
+    stars, at, who = decode_book_cursor(sort, cursor)
     later = tuple_(_REVIEWS.c.created_at, _REVIEWS.c.user_id) < tuple_(at, who)
     if sort == "newest":
         return later
@@ -197,12 +212,8 @@ async def page_for_user(
     statement = (
         select(*REVIEW_COLUMNS).select_from(_WITH_AUTHOR).where(_REVIEWS.c.user_id == user_id)
     )
-    if cursor is not None:
-        created_at, book_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(book_id))
-        except (TypeError, ValueError):
-            raise InvalidCursor() from None
+    after = decode_created_cursor(cursor)  # (created_at, book_id)
+    if after is not None:
         position = tuple_(_REVIEWS.c.created_at, _REVIEWS.c.book_id)
         statement = statement.where(position < tuple_(*after))
     statement = statement.order_by(_REVIEWS.c.created_at.desc(), _REVIEWS.c.book_id.desc())
