@@ -29,7 +29,13 @@ def upgrade() -> None:
         "UPDATE auth_sessions"
         " SET max_expires_at = GREATEST(expires_at, created_at + interval '90 days')"
     )
-    op.alter_column("auth_sessions", "max_expires_at", nullable=False)
+    # The default serves rows an instance without this column inserts during a rolling deploy.
+    op.alter_column(
+        "auth_sessions",
+        "max_expires_at",
+        nullable=False,
+        server_default=sa.text("(now() + '90 days'::interval)"),
+    )
     op.add_column("auth_sessions", sa.Column("previous_jti", sa.String(length=64), nullable=True))
     op.add_column(
         "auth_sessions", sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True)

@@ -41,7 +41,8 @@ _TOKEN_QUERY_PARAMS = (
     "secret", "signature", "sig", "password",
 )  # fmt: skip
 _TOKEN_IN_PATH = re.compile(
-    r"(/(?:" + "|".join(map(re.escape, _TOKEN_PATH_SEGMENTS)) + r")/)[^/?#\s\"']+"
+    r"(/(?:" + "|".join(map(re.escape, _TOKEN_PATH_SEGMENTS)) + r")/)[^/?#\s\"']+",
+    re.IGNORECASE,  # /Verify/<token> is a 404, but the token would still be logged
 )
 _TOKEN_IN_QUERY = re.compile(
     r"([?&;](?:[\w.-]*[_-])?(?:"

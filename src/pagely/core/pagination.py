@@ -59,7 +59,7 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-# A cursor this service writes is far shorter (the query parameter allows 512 characters);
+# A cursor this service writes is shorter (the query parameter allows 4096 characters);
 # the bound keeps a decoder called with anything else from doing unbounded work.
 MAX_CURSOR_CHARS = 8192
 # The longest string value a cursor may carry (the longest sortable column is 500 characters).

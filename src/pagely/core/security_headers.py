@@ -18,7 +18,8 @@ import re
 from collections.abc import Iterable
 
 # One year, with subdomains: sent only when the public URL is https.
-HSTS = "max-age=31536000; includeSubDomains"
+# Not includeSubDomains: the API may live on an apex domain whose other hosts are not ours to pin.
+HSTS = "max-age=31536000"
 # Token pages (verify, reset) carry the token in their URL: never pass it on.
 REFERRER_POLICY = "no-referrer"
 

@@ -152,8 +152,8 @@ async def _rotate_or_replay(
 ) -> TokenPair | None:
     """A pair, or None once the family is revoked for reuse (raises InvalidRefreshToken for a
     token that is simply dead, writing nothing)."""
-    now = clock.now()
     row = await queries.lock_session(own, claims.session_id)
+    now = clock.now()  # after the lock: a refresh that waited for another judges by now
     if (
         row is None
         or row.user_id != claims.user_id

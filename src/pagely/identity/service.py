@@ -152,7 +152,7 @@ async def resend_verification(
     address = normalise_email(email)
     after_response(
         session,
-        f"resend_verification:{address}",
+        "resend_verification",  # the key is logged on failure: never the address
         functools.partial(_resend_verification, settings, address),
     )
 
@@ -249,7 +249,7 @@ async def forgot_password(
     address = normalise_email(email)
     after_response(
         session,
-        f"forgot_password:{address}",
+        "forgot_password",  # the key is logged on failure: never the address
         functools.partial(_forgot_password, settings, address),
     )
 

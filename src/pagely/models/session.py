@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, String
+from sqlalchemy import Column, DateTime, ForeignKey, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -32,7 +32,12 @@ class AuthSession(SQLModel, table=True):
     # Slides: each refresh moves it to now + REFRESH_TOKEN_DAYS, never past max_expires_at.
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
     # Absolute end of the family (sign-in + SESSION_MAX_DAYS), however often it is refreshed.
-    max_expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # The server default covers rows inserted by an instance older than this column (a rolling
+    # deploy); the application always sets it.
+    max_expires_at: datetime = Field(
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": text("(now() + '90 days'::interval)")},
+    )
     # The refresh token the last rotation replaced, when, and the claims of the pair it issued.
     previous_jti: str | None = Field(default=None, sa_type=String(64))
     rotated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
