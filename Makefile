@@ -24,7 +24,7 @@ help: ## List the targets
 install: .venv/.synced ## Install the locked dependencies into .venv
 
 run: .venv/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no URLs are set); PORT=8123 to move it
-	$(BIN)/pagely run
+	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely run
 
 test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
@@ -37,7 +37,7 @@ lint: .venv/.synced ## Format check, lint, strict types, import layers, migratio
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
+	ENVIRONMENT=$${ENVIRONMENT:-development} DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
 	$(BIN)/python scripts/openapi_guard.py openapi.json
 
 bench-deps: ## Install wrk (the load generator) when it is missing
@@ -67,14 +67,14 @@ fmt: .venv/.synced ## Format and autofix
 	$(BIN)/ruff format $(PY_PATHS)
 	$(BIN)/ruff check --fix $(PY_PATHS)
 
-migrate: .venv/.synced ## Apply migrations
-	$(BIN)/pagely migrate
+migrate: .venv/.synced ## Apply migrations (development unless ENVIRONMENT says otherwise)
+	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely migrate
 
-seed: .venv/.synced ## Load demo data
-	$(BIN)/pagely seed
+seed: .venv/.synced ## Load demo data (development)
+	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely seed
 
-worker: .venv/.synced ## Run one Celery worker
-	$(BIN)/pagely worker
+worker: .venv/.synced ## Run one Celery worker (development unless ENVIRONMENT says otherwise)
+	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely worker
 
 serve: .venv/.synced ## Run the API alone (production settings)
 	$(BIN)/pagely serve

@@ -38,7 +38,7 @@ one_run() {
   curl -sf "$base/dev/mail.json" >/dev/null || fail "/dev/mail.json missing"
 
   # An email through the outbox, the worker and the mail sink shows up within seconds.
-  env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST \
+  env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST ENVIRONMENT=development \
     .venv/bin/pagely send-test-email "smoke-$port@example.com" >/dev/null || fail "send-test-email failed"
   for _ in $(seq 1 40); do
     curl -sf "$base/dev/mail.json" | grep -q "smoke-$port@example.com" && break

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,6 +49,10 @@ def _template_name() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The suite says its environment (the default is production) and shares one signing key
+    # with every process it starts (xdist workers and pagely subprocesses inherit both).
+    os.environ["ENVIRONMENT"] = "test"
+    os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(48))
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller prepared everything and exported it
     os.environ.setdefault(RUN_ID_VAR, str(os.getpid()))

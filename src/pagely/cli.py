@@ -36,16 +36,21 @@ def settings_or_exit() -> Settings:
 def services(*, smtp: bool = True, require_owner: bool = False) -> Iterator[Settings]:
     """Settings whose services are reachable. In development and tests, what the settings
     (environment and .env) leave unset comes from the embedded stack, attached to when
-    `make run` is up. Configuration errors end the command with one line."""
+    `make run` is up, and a missing JWT_SECRET from the checkout's development key
+    (`.pagely/jwt-secret`). Configuration errors end the command with one line."""
     settings = settings_or_exit()
     try:
         if not settings.is_dev_or_test:
             yield settings
             return
+        from pagely.devtools.devkey import dev_jwt_secret
         from pagely.devtools.embedded import embedded_services
         from pagely.devtools.processes import DevStackError
 
         try:
+            if not (settings.jwt_secret and settings.jwt_secret.get_secret_value()):
+                # The checkout's own key; exported, so every child process signs alike.
+                os.environ["JWT_SECRET"] = dev_jwt_secret()
             with embedded_services(
                 postgres=not settings.database_url,
                 redis=not settings.redis_url,
@@ -117,7 +122,9 @@ def openapi(
 
     from pagely.app import create_app
 
-    document = json.dumps(create_app(load_settings(_env_file=None)).openapi(), indent=2) + "\n"
+    # The document does not depend on secrets or services: development settings, no .env.
+    settings = load_settings(_env_file=None, environment="development")
+    document = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
     if output is None:
         typer.echo(document, nl=False)
     else:

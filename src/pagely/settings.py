@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "staging", "production"]
@@ -27,7 +29,8 @@ CsvList = Annotated[list[str], NoDecode]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: Environment = "development"
+    # Production unless said otherwise: `make run` and the tests set development/test.
+    environment: Environment = "production"
     app_name: str = "Pagely"
     api_prefix: str = "/api/v1"
 
@@ -96,6 +99,49 @@ class Settings(BaseSettings):
     trusted_proxies: CsvList = Field(default_factory=list)
     public_base_url: str = "http://127.0.0.1:8000"
     app_scheme: str = "pagely"
+    # App links: /.well-known/apple-app-site-association and /.well-known/assetlinks.json let
+    # the installed app open the verification and reset links (each 404 while unset).
+    # IOS_APP_IDS: TEAMID.bundle.id, comma-separated; ANDROID_CERT_FINGERPRINTS: the SHA-256
+    # fingerprints (AA:BB:..., 32 pairs) of the app's signing certificates, comma-separated.
+    ios_app_ids: CsvList = Field(default_factory=list)
+    android_app_package: str | None = None
+    android_cert_fingerprints: CsvList = Field(default_factory=list)
+
+    @field_validator("ios_app_ids", "android_cert_fingerprints", mode="before")
+    @classmethod
+    def _split_app_link_lists(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("ios_app_ids")
+    @classmethod
+    def _check_ios_app_ids(cls, value: list[str]) -> list[str]:
+        bad = [
+            v
+            for v in value
+            if not re.fullmatch(r"[A-Z0-9]{10}\.[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", v)
+        ]
+        if bad:
+            raise ValueError(
+                f"expected TEAMID.bundle.id (a 10-character team id): {', '.join(bad)}"
+            )
+        return value
+
+    @field_validator("android_app_package")
+    @classmethod
+    def _check_android_package(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+", value):
+            raise ValueError(f"expected an application id such as dev.pagely.app: {value}")
+        return value or None
+
+    @field_validator("android_cert_fingerprints")
+    @classmethod
+    def _check_fingerprints(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}", v)]
+        if bad:
+            raise ValueError(
+                f"expected SHA-256 fingerprints, AA:BB:... (32 pairs): {', '.join(bad)}"
+            )
+        return [v.upper() for v in value]
 
     # HTTP
     host: str = "127.0.0.1"
@@ -170,8 +216,15 @@ class Settings(BaseSettings):
     def jwt_key(self) -> str:
         if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
             return self.jwt_secret.get_secret_value()
-        # Development and test only (the validator refuses this elsewhere): a fixed dev key.
-        return "pagely-development-only-signing-key-not-for-production"
+        # Development and test only (the validator refuses a missing secret elsewhere). The CLI
+        # exports the checkout's development key as JWT_SECRET; an app built without it gets a
+        # random key of its own process, so no signing key ever lives in the source.
+        return _process_key()
+
+
+@lru_cache(maxsize=1)
+def _process_key() -> str:
+    return secrets.token_urlsafe(48)
 
 
 class ConfigError(RuntimeError):

@@ -68,7 +68,7 @@ async def test_register_then_verify_from_the_mail_page(page: Any, site: str) -> 
     await page.wait_for_load_state()
     await page.get_by_role("heading", name="Your email is verified").wait_for()
     deep_link = page.get_by_role("link", name=re.compile("Open Pagely"))
-    assert await deep_link.get_attribute("href") == "pagely://verified"
+    assert await deep_link.get_attribute("href") == "pagely://verify?status=ok"
 
 
 async def test_forgot_password_then_reset_through_the_form(page: Any, site: str) -> None:

@@ -344,7 +344,7 @@ async def test_verify_link_page_and_expiry(
     page = await client.get(f"/api/v1/auth/verify/{token}")
     assert page.status_code == 200
     assert "Your email is verified" in page.text
-    assert f'href="{settings.app_scheme}://verified"' in page.text
+    assert f'href="{settings.app_scheme}://verify?status=ok"' in page.text
     assert "Already verified" in (await client.get(f"/api/v1/auth/verify/{token}")).text
     assert "not valid" in (await client.get("/api/v1/auth/verify/garbage")).text
 

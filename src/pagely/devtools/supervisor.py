@@ -119,7 +119,11 @@ def run_all(settings: Settings) -> int:
     if stopping:
         return 130
 
-    # Children inherit these; links in emails must point at this server.
+    # Children inherit these: the environment (never the production default), the signing key
+    # (the CLI exported the development key when JWT_SECRET was unset); links in emails must
+    # point at this server.
+    os.environ["ENVIRONMENT"] = settings.environment
+    os.environ["JWT_SECRET"] = settings.jwt_key()
     os.environ.setdefault("PORT", str(settings.port))
     os.environ.setdefault("HOST", settings.host)
     if "public_base_url" not in settings.model_fields_set:

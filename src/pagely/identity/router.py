@@ -84,12 +84,15 @@ async def register(
 
 def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse:
     settings: Settings = request.app.state.settings
+    # The outcome the page's button hands to the app: `<APP_SCHEME>://verify?status=...`.
+    outcomes = {"verified": "ok", "already_verified": "already", "expired": "expired"}
+    app_status = outcomes.get(state, "invalid")
     return templates.TemplateResponse(
         request,
         "auth/verify.html",
         {
             "state": state,
-            "app_link": f"{settings.app_scheme}://verified",
+            "app_link": f"{settings.app_scheme}://verify?status={app_status}",
             "app_name": settings.app_name,
         },
         status_code=status_code,
