@@ -110,40 +110,24 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.resources.settings
-    return settings
+async def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
 
 
-async def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.resources.engine
-    return engine
+async def get_engine(resources: ResourcesDep) -> AsyncEngine:
+    return resources.engine
 
 
-async def get_redis(request: Request) -> Redis:
-    redis: Redis = request.app.state.resources.redis
-    return redis
+async def get_redis(resources: ResourcesDep) -> Redis:
+    return resources.redis
 
 
-async def get_cache(request: Request) -> VersionedCache:
-    cache: VersionedCache = request.app.state.resources.cache
-    return cache
-
-
-async def get_dispatcher(request: Request) -> Dispatcher:
-    dispatcher: Dispatcher = request.app.state.resources.dispatcher
-    return dispatcher
-
-
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.resources.limiter
-    return limiter
+async def get_dispatcher(resources: ResourcesDep) -> Dispatcher:
+    return resources.dispatcher
 
 
 # What routes take, so a service is handed the one thing it uses.
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
-CacheDep = Annotated[VersionedCache, Depends(get_cache)]
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

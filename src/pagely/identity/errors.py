@@ -8,22 +8,23 @@ from pagely.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthor
 # --- who is calling ----------------------------------------------------------------------
 
 
-class InvalidToken(Unauthorized):
+class BearerRefused(Unauthorized):
+    """A 401 that names the scheme to retry with (RFC 6750): every refused bearer token."""
+
+    def __init__(self) -> None:
+        super().__init__(headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidToken(BearerRefused):
     """The app signs in again: the token is missing, malformed, foreign or revoked."""
 
     type, message = "invalid_token", "The access token is missing, invalid or revoked"
 
-    def __init__(self) -> None:
-        super().__init__(headers={"WWW-Authenticate": "Bearer"})
 
-
-class AccessTokenExpired(Unauthorized):
+class AccessTokenExpired(BearerRefused):
     """The app refreshes: the access token is genuine but past its lifetime."""
 
     type, message = "token_expired", "The access token has expired; refresh it"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"WWW-Authenticate": "Bearer"})
 
 
 class EmailNotVerified(Forbidden):
@@ -43,11 +44,8 @@ class InvalidRefreshToken(InvalidToken):
     message = "The refresh token is invalid, expired or revoked; sign in again"
 
 
-class TokenReused(Unauthorized):
+class TokenReused(BearerRefused):
     type, message = "token_reused", "This refresh token was already used; the session has ended"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"WWW-Authenticate": "Bearer"})
 
 
 class SessionNotFound(NotFound):
