@@ -160,9 +160,11 @@ async def db_cleaner(settings: Settings) -> AsyncIterator[Resources]:
 @pytest.fixture(autouse=True)
 async def _clean_state(db_cleaner: Resources) -> AsyncIterator[None]:
     yield
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    # The built-in roles are reference data the migrations write: kept, the custom ones go.
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "roles")
     async with db_cleaner.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await conn.execute(text("DELETE FROM roles WHERE NOT built_in"))
     await db_cleaner.redis.flushdb()
 
 

@@ -94,6 +94,8 @@ def test_the_examples_are_valid_responses() -> None:
     from pagely.health.schemas import Liveness, Readiness
     from pagely.identity.schemas import (
         Accepted,
+        PermissionOut,
+        RoleOut,
         SessionOut,
         TokenPair,
         UserAdminOut,
@@ -112,7 +114,7 @@ def test_the_examples_are_valid_responses() -> None:
         Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
         BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,
         NotificationOut, NotificationPage, NotificationPreferences, ReadAllOut,
-        OutboxItem, OutboxStats,
+        OutboxItem, OutboxStats, PermissionOut, RoleOut,
     ]  # fmt: skip
     assert {m.__name__ for m in models} == set(EXAMPLES)
     for model in models:

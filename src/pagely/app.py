@@ -22,6 +22,7 @@ from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
 from pagely.core.templating import STATIC_DIR
 from pagely.health.router import router as health_router
+from pagely.identity.roles_router import router as roles_router
 from pagely.identity.router import router as auth_router
 from pagely.identity.users_router import router as users_router
 from pagely.notifications.router import router as notifications_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         notifications_router,
         users_router,
+        roles_router,
         outbox_router,
     ):
         app.include_router(router, prefix=settings.api_prefix)

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # Rate limits, in the `limits` notation ("10/15minutes"), shared by every API process.
     rate_limit_signin_account: str = "10/15minutes"
     rate_limit_signin_ip: str = "100/15minutes"
+    # Failed sign-ins from a device that has signed in to the account before (its device_id):
+    # counted apart from the account's, so strangers locking the account out leave it alone.
+    rate_limit_signin_device: str = "10/15minutes"
     rate_limit_register_ip: str = "20/hour"
     rate_limit_email_account: str = "5/hour"
     rate_limit_email_ip: str = "30/hour"

@@ -1,6 +1,6 @@
-"""Every route of accounts, users and the outbox admin, called as anonymous, user, moderator
-and admin: each gives exactly the expected status. A route added without a row here fails
-`test_the_matrix_covers_every_route`."""
+"""Every route of accounts, users, roles and the outbox admin, called as anonymous, user,
+moderator and admin (the built-in roles): each gives exactly the expected status. A route
+added without a row here fails `test_the_matrix_covers_every_route`."""
 
 from __future__ import annotations
 
@@ -75,12 +75,23 @@ MATRIX = [
     Row("GET", "/users", _admin(200)),
     Row("GET", "/users/{user_id}", _admin(200)),
     Row("PATCH", "/users/{user_id}", _admin(200), body={"role": "user"}),
+    Row("GET", "/permissions", _admin(200)),
+    Row("GET", "/roles", _admin(200)),
+    Row("POST", "/roles", _admin(201), body={"name": "curator", "permissions": []}),
+    Row("PATCH", "/roles/{name}", _admin(404), body={"permissions": []}),
+    Row("DELETE", "/roles/{name}", _admin(404)),
     Row("GET", "/admin/outbox/stats", _admin(200)),
     Row("GET", "/admin/outbox", _admin(200)),
     Row("POST", "/admin/outbox/{outbox_id}/retry", _admin(404)),
 ]
 
-COVERED_PREFIXES = ("/api/v1/auth", "/api/v1/users", "/api/v1/admin")
+COVERED_PREFIXES = (
+    "/api/v1/auth",
+    "/api/v1/users",
+    "/api/v1/admin",
+    "/api/v1/permissions",
+    "/api/v1/roles",
+)
 
 
 def test_the_matrix_covers_every_route(app: FastAPI) -> None:
@@ -116,7 +127,11 @@ async def test_access(client: httpx.AsyncClient, resources: Resources, row: Row)
     actors = Actors(client, resources)
     await actors.create()
     path = "/api/v1" + row.path.format(
-        user_id=subject.id, token="garbage-token", session_id=NOBODY, outbox_id=NOBODY
+        user_id=subject.id,
+        token="garbage-token",
+        session_id=NOBODY,
+        outbox_id=NOBODY,
+        name="nobody",
     )
     got = []
     for role in ROLES:

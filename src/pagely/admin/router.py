@@ -1,4 +1,5 @@
-"""Queue monitoring for admins: what is waiting, what failed, and a retry button."""
+"""Queue monitoring, for holders of `outbox:manage`: what is waiting, what failed, and a retry
+button."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from pagely.core.db import SessionDep
 from pagely.core.errors import documented
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from pagely.core.resources import DispatcherDep, RedisDep
-from pagely.identity.dependencies import AdminUser
+from pagely.identity.dependencies import OutboxManager
 from pagely.models.outbox import OutboxStatus
 
 router = APIRouter(
     prefix="/admin/outbox",
     tags=["admin"],
     responses={
-        **documented(401, 403, d403="Not an admin"),
+        **documented(401, 403, d403="Needs the outbox:manage permission"),
     },
 )
 
@@ -33,7 +34,7 @@ router = APIRouter(
     "hour, the broker's queue depth and the delivery counters.",
 )
 async def outbox_stats(
-    _: AdminUser, session: SessionDep, redis: RedisDep, dispatcher: DispatcherDep
+    _: OutboxManager, session: SessionDep, redis: RedisDep, dispatcher: DispatcherDep
 ) -> OutboxStats:
     return OutboxStats.of(await service.report(session, redis, dispatcher))
 
@@ -46,7 +47,7 @@ async def outbox_stats(
     responses=documented(422, d422="Invalid filter or cursor"),
 )
 async def outbox_list(
-    _: AdminUser,
+    _: OutboxManager,
     session: SessionDep,
     status_filter: Annotated[OutboxStatus | None, Query(alias="status")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -71,5 +72,5 @@ async def outbox_list(
         ),
     },
 )
-async def outbox_retry(_: AdminUser, session: SessionDep, outbox_id: uuid.UUID) -> OutboxItem:
+async def outbox_retry(_: OutboxManager, session: SessionDep, outbox_id: uuid.UUID) -> OutboxItem:
     return OutboxItem.of(await service.retry(session, outbox_id))

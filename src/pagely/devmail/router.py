@@ -13,13 +13,14 @@ from pagely.core.templating import templates
 from pagely.devmail import service
 from pagely.devmail.dependencies import MailDirDep, require_loopback_host
 from pagely.devmail.schemas import CapturedMail
+from pagely.identity.access import PUBLIC
 
 # Only for Host names of this machine (DNS rebinding would let any web page read reset links).
 router = APIRouter(
     prefix="/dev",
     tags=["development"],
     include_in_schema=False,
-    dependencies=[Depends(require_loopback_host)],
+    dependencies=[PUBLIC, Depends(require_loopback_host)],
 )
 
 

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from pagely.core.resources import EngineDep, RedisDep, SettingsDep
 from pagely.health import service
 from pagely.health.schemas import Liveness, Readiness
+from pagely.identity.access import PUBLIC
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 @router.get(

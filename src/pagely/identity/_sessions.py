@@ -88,6 +88,7 @@ async def start_session(
     user: User,
     *,
     device: str | None,
+    device_key: str | None,
     user_agent: str | None,
     ip: str | None,
 ) -> TokenPair:
@@ -97,6 +98,7 @@ async def start_session(
         session,
         user_id=user.id,
         device=device,
+        device_key=device_key,
         user_agent=(user_agent or "")[:300] or None,
         ip=ip,
         now=now,

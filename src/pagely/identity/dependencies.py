@@ -1,6 +1,8 @@
-"""Who is calling: `CurrentUser`, `VerifiedUser`, `AdminUser`, and `RequireRoles(...)` for any
-set of roles. One PostgreSQL query (user and session) and one Redis call (the jti denylist),
-concurrently, per authenticated request. Redis down means 503, never a pass.
+"""Who is calling, and what they may do: `CurrentUser`, `VerifiedUser`, `RequirePermission(p)`
+and `OwnerOr(p)`. One PostgreSQL query (user, session and role) and one Redis call (the jti
+denylist), concurrently, per authenticated request, so a role or permission change takes effect
+on the caller's next request. Redis down means 503, never a pass. Each of these declares the
+access it enforces (`pagely.identity.access`).
 
 `CurrentAccount` makes the same checks for routes that only read the caller's own row, without
 a session; `OptionalReader` is the lighter check of public reads. `ClientIp` is the caller's
@@ -22,11 +24,17 @@ from sqlalchemy import RowMapping
 
 from pagely.core.clientip import client_ip
 from pagely.core.db import SessionDep, reading
-from pagely.core.errors import Forbidden
-from pagely.identity import denylist, queries, tokens
-from pagely.identity.errors import AccessTokenExpired, EmailNotVerified, InvalidToken
-from pagely.identity.schemas import Principal
-from pagely.models.user import Role, User
+from pagely.identity import denylist, permissions, queries, tokens
+from pagely.identity.access import Access, Level, declares
+from pagely.identity.errors import (
+    AccessTokenExpired,
+    EmailNotVerified,
+    InvalidToken,
+    MissingPermission,
+)
+from pagely.identity.permissions import Permission
+from pagely.identity.schemas import Actor, Principal
+from pagely.models.user import User
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.security")
@@ -99,22 +107,24 @@ def _admit(
     request.scope.setdefault("state", {})["user_id"] = str(claims.user_id)
 
 
+@declares(Access(Level.signed_in))
 async def current_principal(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     claims = _claims(request, token)
-    load = queries.user_and_session_revoked_at(session, claims.user_id, claims.session_id)
+    load = queries.user_session_and_role(session, claims.user_id, claims.session_id)
     loaded = await _denied_and(request.app.state.resources.redis, claims, load)
     if loaded is None:
         _admit(request, claims, None)
     assert loaded is not None
-    user, revoked_at = loaded
+    user, revoked_at, stored = loaded
     _admit(request, claims, (user.is_active, user.token_version, revoked_at))
-    return Principal(user, claims)
+    return Principal(user, claims, permissions.of_role(user.role, stored))
 
 
+@declares(Access(Level.signed_in))
 async def current_account(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> RowMapping:
@@ -138,6 +148,7 @@ async def current_account(
     return row
 
 
+@declares(Access(Level.public))
 async def optional_reader(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> tokens.TokenClaims | None:
@@ -165,23 +176,51 @@ async def current_user(principal: Annotated[Principal, Depends(current_principal
     return principal.user
 
 
+@declares(Access(Level.verified))
 async def verified_user(user: Annotated[User, Depends(current_user)]) -> User:
     if not user.is_verified:
         raise EmailNotVerified()
     return user
 
 
-def RequireRoles(*roles: Role) -> Any:  # noqa: N802 - reads as a type in signatures
-    """A dependency admitting users with any of `roles`: `Annotated[User, RequireRoles(...)]`."""
-    allowed = frozenset(roles)
+def _refuse(request: Request, principal: Principal, permission: Permission) -> None:
+    user = principal.user
+    log.warning(
+        "authz_fail",
+        user_id=str(user.id),
+        role=user.role,
+        permission=str(permission),
+        method=request.method,
+        path=request.url.path,
+    )
+    raise MissingPermission(permission)
 
-    async def require(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
-        if user.role not in allowed:
-            log.warning("authz_fail", user_id=str(user.id), path=request.url.path, role=user.role)
-            raise Forbidden()
-        return user
+
+def RequirePermission(permission: Permission) -> Any:  # noqa: N802 - reads as a type
+    """Admits callers whose role grants `permission`: `Annotated[Principal, Require...(p)]`."""
+
+    @declares(Access(Level.permission, permission))
+    async def require(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        if permission not in principal.permissions:
+            _refuse(request, principal, permission)
+        return principal
 
     return Depends(require)
+
+
+def OwnerOr(permission: Permission) -> Any:  # noqa: N802 - reads as a type
+    """Admits verified callers as an `Actor`: the service lets them change what they own, and
+    anything when their role grants `permission` (403 otherwise, from the service)."""
+
+    @declares(Access(Level.owner_or, permission))
+    async def actor(principal: Annotated[Principal, Depends(current_principal)]) -> Actor:
+        if not principal.user.is_verified:
+            raise EmailNotVerified()
+        return Actor(principal.user, permission, permission in principal.permissions)
+
+    return Depends(actor)
 
 
 # For routes taking OptionalReader, as `openapi_extra`: FastAPI appends it to the bearer
@@ -193,5 +232,9 @@ CurrentAccount = Annotated[RowMapping, Depends(current_account)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentUser = Annotated[User, Depends(current_user)]
 VerifiedUser = Annotated[User, Depends(verified_user)]
-AdminUser = Annotated[User, RequireRoles(Role.admin)]
-ModeratorUser = Annotated[User, RequireRoles(Role.moderator, Role.admin)]
+UsersManager = Annotated[Principal, RequirePermission(Permission.users_manage)]
+RolesManager = Annotated[Principal, RequirePermission(Permission.roles_manage)]
+OutboxManager = Annotated[Principal, RequirePermission(Permission.outbox_manage)]
+ReviewModerator = Annotated[Principal, RequirePermission(Permission.reviews_moderate)]
+BookEditor = Annotated[Actor, OwnerOr(Permission.books_write_any)]
+BookRemover = Annotated[Actor, OwnerOr(Permission.books_delete_any)]

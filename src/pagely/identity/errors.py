@@ -76,3 +76,41 @@ class UserNotFound(NotFound):
 
 class OwnAccount(Conflict):
     type, message = "own_account", "Admins cannot change their own role or deactivate themselves"
+
+
+# --- permissions and roles ---------------------------------------------------------------
+
+
+class MissingPermission(Forbidden):
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"This needs the {permission} permission")
+
+
+class BeyondOwnPermissions(Forbidden):
+    type = "beyond_own_permissions"
+    message = "You can only grant, or act on accounts holding, permissions you hold yourself"
+
+
+class UnknownRole(AppError):
+    status_code, type, message = 422, "unknown_role", "No role has this name"
+
+
+class RoleNotFound(NotFound):
+    type, message = "role_not_found", "No such role"
+
+
+class RoleExists(Conflict):
+    type, message = "role_exists", "A role with this name exists"
+
+
+class BuiltInRole(Conflict):
+    type, message = "role_built_in", "Built-in roles cannot be changed or deleted"
+
+
+class RoleInUse(Conflict):
+    type, message = "role_in_use", "Users hold this role; give them another one first"
+
+
+class LastRoleManager(Conflict):
+    type = "last_role_manager"
+    message = "This would leave nobody able to manage roles (roles:manage)"

@@ -11,8 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    RowMapping,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -20,6 +32,7 @@ from sqlmodel import col
 from pagely.core.db import affected
 from pagely.core.pagination import created_cursor, decode_created_cursor, paginate
 from pagely.models.base import table
+from pagely.models.role import RoleDefinition
 from pagely.models.session import AuthSession
 from pagely.models.user import Role, User
 
@@ -97,7 +110,7 @@ async def users_page(
     session: AsyncSession,
     *,
     search: str | None,
-    role: Role | None,
+    role: str | None,
     is_active: bool | None,
     limit: int,
     cursor: str | None,
@@ -125,19 +138,20 @@ async def users_page(
 # --- who is calling ----------------------------------------------------------------------
 
 
-async def user_and_session_revoked_at(
+async def user_session_and_role(
     session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
-) -> tuple[User, datetime | None] | None:
-    """The user and when its session `session_id` was revoked (None: it was not); None when
-    either is gone."""
+) -> tuple[User, datetime | None, list[str]] | None:
+    """The user, when its session `session_id` was revoked (None: it was not) and the
+    permissions stored on its role; None when the user or the session is gone."""
     row = (
         await session.execute(
-            select(User, col(AuthSession.revoked_at))
+            select(User, col(AuthSession.revoked_at), col(RoleDefinition.permissions))
             .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+            .join(RoleDefinition, col(RoleDefinition.name) == col(User.role))
             .where(col(User.id) == user_id, col(AuthSession.id) == session_id)
         )
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], list(row[2]))
 
 
 # Built once: the hottest authenticated read runs it, and a bound statement skips rebuilding.
@@ -164,6 +178,7 @@ async def insert_session(
     *,
     user_id: uuid.UUID,
     device: str | None,
+    device_key: str | None,
     user_agent: str | None,
     ip: str | None,
     now: datetime,
@@ -178,6 +193,7 @@ async def insert_session(
             refresh_jti=uuid.uuid4().hex,
             max_expires_at=max_expires_at,
             device=device,
+            device_key=device_key,
             user_agent=user_agent,
             ip=ip,
             created_at=now,
@@ -187,6 +203,20 @@ async def insert_session(
         .returning(AuthSession)
     )
     return (await session.scalars(statement)).one()
+
+
+async def device_known(session: AsyncSession, email: str, device_key: str, since: datetime) -> bool:
+    """Whether the account with address `email` was signed in to from `device_key` in a
+    session used since `since`. The same two index lookups whether or not the account exists."""
+    statement = select(
+        exists().where(
+            col(User.email) == email,
+            col(AuthSession.user_id) == col(User.id),
+            col(AuthSession.device_key) == device_key,
+            col(AuthSession.last_used_at) >= since,
+        )
+    )
+    return bool((await session.execute(statement)).scalar_one())
 
 
 async def session_by_id(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
@@ -289,3 +319,95 @@ async def revoke_family(session: AsyncSession, session_id: uuid.UUID, now: datet
         .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=now)
     )
+
+
+# --- roles -------------------------------------------------------------------------------
+
+# Any constant: the key of the transaction-level advisory lock that changes able to take
+# `roles:manage` from someone hold, one at a time.
+_ROLE_MANAGERS_LOCK = 0x7061_6765_6C79_0001
+
+
+async def all_roles(session: AsyncSession) -> Sequence[RoleDefinition]:
+    """Built-in roles first, then custom ones, each by name."""
+    statement = select(RoleDefinition).order_by(
+        col(RoleDefinition.built_in).desc(), col(RoleDefinition.name)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def role_by_name(
+    session: AsyncSession, name: str, *, for_assignment: bool = False
+) -> RoleDefinition | None:
+    """`for_assignment` holds a share lock until the transaction ends, so the role cannot be
+    deleted between this read and the write that assigns it."""
+    statement = select(RoleDefinition).where(col(RoleDefinition.name) == name)
+    if for_assignment:
+        statement = statement.with_for_update(read=True)
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def insert_role(
+    session: AsyncSession, name: str, description: str, permissions: Sequence[str]
+) -> RoleDefinition | None:
+    """The new custom role; None when the name is taken."""
+    statement = (
+        pg_insert(RoleDefinition)
+        .values(name=name, description=description, permissions=permissions, built_in=False)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(RoleDefinition)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def update_role(session: AsyncSession, name: str, **values: Any) -> RoleDefinition:
+    statement = (
+        update(RoleDefinition)
+        .where(col(RoleDefinition.name) == name)
+        .values(**values)
+        .returning(RoleDefinition)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(statement)).one()
+
+
+async def role_in_use(session: AsyncSession, name: str) -> bool:
+    statement = select(exists().where(col(User.role) == name))
+    return bool((await session.execute(statement)).scalar_one())
+
+
+async def delete_role(session: AsyncSession, name: str) -> bool:
+    """False when a user still holds the role: assigned in a transaction that committed after
+    the caller checked (the foreign key refuses the delete)."""
+    try:
+        async with session.begin_nested():
+            await session.execute(delete(RoleDefinition).where(col(RoleDefinition.name) == name))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def lock_role_managers(session: AsyncSession) -> None:
+    """Until the transaction ends, no other change able to take `roles:manage` from someone
+    runs: each counts the holders left after its own write, seeing every earlier one."""
+    await session.execute(select(func.pg_advisory_xact_lock(_ROLE_MANAGERS_LOCK)))
+
+
+async def count_active_holders(
+    session: AsyncSession, permission: str, built_in_roles: list[str]
+) -> int:
+    """Active users whose role grants `permission`: one of `built_in_roles`, or a custom role
+    that stores it."""
+    custom = select(col(RoleDefinition.name)).where(
+        col(RoleDefinition.built_in).is_(False),
+        col(RoleDefinition.permissions).contains([permission]),
+    )
+    statement = (
+        select(func.count())
+        .select_from(User)
+        .where(
+            col(User.is_active).is_(True),
+            or_(col(User.role).in_(built_in_roles), col(User.role).in_(custom)),
+        )
+    )
+    return int((await session.execute(statement)).scalar_one())

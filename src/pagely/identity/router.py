@@ -14,6 +14,7 @@ from pagely.core.errors import documented
 from pagely.core.resources import Resources, ResourcesDep
 from pagely.core.templating import templates
 from pagely.identity import password_policy, service
+from pagely.identity.access import PUBLIC
 from pagely.identity.dependencies import (
     AUTH_PREFIX,
     TOKEN_ROUTE,
@@ -61,6 +62,7 @@ ACCEPTED = "If this address can receive mail, a message is on its way."
 @router.post(
     "/register",
     operation_id="auth_register",
+    dependencies=[PUBLIC],
     summary="Create an account",
     description="Always 202, whether or not the address has an account: a new address "
     "gets a verification email, a known one an email saying someone tried to register.",
@@ -102,6 +104,7 @@ def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse
 @router.get(
     "/verify/{token}",
     operation_id="auth_verify_page",
+    dependencies=[PUBLIC],
     summary="Verify an email address (the link in the email)",
     description="An HTML page: verified, already verified, expired or invalid, with a "
     "button that opens the app.",
@@ -120,6 +123,7 @@ async def verify_page(token: str, request: Request, session: SessionDep) -> HTML
 @router.post(
     "/verify",
     operation_id="auth_verify",
+    dependencies=[PUBLIC],
     summary="Verify an email address (JSON)",
     description="The same check as the link, for the app.",
     responses={**documented(400, d400="Invalid or expired token"), **E422},
@@ -132,6 +136,7 @@ async def verify(body: TokenIn, request: Request, session: SessionDep) -> Verify
 @router.post(
     "/resend-verification",
     operation_id="auth_resend_verification",
+    dependencies=[PUBLIC],
     summary="Send the verification email again",
     description="Always 202.",
     status_code=status.HTTP_202_ACCEPTED,
@@ -154,6 +159,7 @@ async def _signin(
     email: str,
     password: str,
     device: str | None,
+    device_id: str | None = None,
 ) -> TokenPair:
     """The two sign-in routes differ only in how the credentials arrive."""
     return await service.signin(
@@ -163,6 +169,7 @@ async def _signin(
         email=email,
         password=password,
         device=device,
+        device_id=device_id,
         user_agent=request.headers.get("user-agent"),
         ip=ip,
     )
@@ -171,20 +178,26 @@ async def _signin(
 @router.post(
     "/signin",
     operation_id="auth_signin",
+    dependencies=[PUBLIC],
     summary="Sign in",
     description="Email and password for an access token (short-lived) and a refresh "
-    "token (rotated on every use). Unverified users may sign in and read.",
+    "token (rotated on every use). Unverified users may sign in and read. Send the app's "
+    "`device_id` every time: after repeated wrong passwords the account refuses sign-ins "
+    "(429) except from devices that have signed in to it before.",
     responses={**E401_CREDENTIALS, **E422, **E429, **E503},
 )
 async def signin(
     body: SigninIn, request: Request, ip: ClientIp, session: SessionDep, resources: ResourcesDep
 ) -> TokenPair:
-    return await _signin(request, ip, session, resources, body.email, body.password, body.device)
+    return await _signin(
+        request, ip, session, resources, body.email, body.password, body.device, body.device_id
+    )
 
 
 @router.post(
     TOKEN_ROUTE,
     operation_id="auth_token",
+    dependencies=[PUBLIC],
     summary="Sign in (OAuth2 password form)",
     description="The same as signin, as an OAuth2 password form (`username` is the "
     "email), so Swagger's Authorize button works.",
@@ -203,6 +216,7 @@ async def token(
 @router.post(
     "/refresh-token",
     operation_id="auth_refresh",
+    dependencies=[PUBLIC],
     summary="Rotate the refresh token",
     description="A new pair, and the session's end slides to now + REFRESH_TOKEN_DAYS (at most "
     "SESSION_MAX_DAYS after sign-in). The presented refresh token is dead from now on, but "
@@ -319,6 +333,7 @@ async def change_password(
 @router.post(
     "/forgot-password",
     operation_id="auth_forgot_password",
+    dependencies=[PUBLIC],
     summary="Email a password-reset link",
     description="Always 202.",
     status_code=status.HTTP_202_ACCEPTED,
@@ -336,6 +351,7 @@ async def forgot_password(
 @router.get(
     "/reset-password/{token}",
     operation_id="auth_reset_password_page",
+    dependencies=[PUBLIC],
     summary="Password-reset form (the link in the email)",
     description="An HTML page with a form that posts to `POST /auth/reset-password`, or a page "
     "explaining that the link expired or is not valid.",
@@ -369,6 +385,7 @@ async def reset_password_page(token: str, request: Request, session: SessionDep)
 @router.post(
     "/reset-password",
     operation_id="auth_reset_password",
+    dependencies=[PUBLIC],
     summary="Set a new password with a reset token",
     description="Tokens expire and work once. Ends every session and emails the user.",
     responses={**documented(400, d400="Invalid or expired token"), **E422},

@@ -6,14 +6,25 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, field_validator
 
 from pagely.core.schemas import Strict
 from pagely.identity.password_policy import MAX_LENGTH, password_problem
+from pagely.identity.permissions import Permission
 from pagely.identity.tokens import TokenClaims
-from pagely.models.user import Role, User
+from pagely.models.user import User
+
+RoleName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,39}$"),
+    Field(
+        description="A role: `user`, `moderator`, `admin` or a custom one (2-40 of a-z, 0-9, "
+        "`_` and `-`, starting with a letter).",
+        examples=["moderator"],
+    ),
+]
 
 
 def _check_password(value: str) -> str:
@@ -76,13 +87,22 @@ class SigninIn(Strict):
     device: str | None = Field(
         default=None, max_length=100, description="A name for this device, shown in sessions."
     )
+    device_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{16,128}$",
+        description="A random identifier the app makes once per installation (a UUID or 16+ "
+        "random URL-safe characters), kept private and sent with every sign-in. While "
+        "strangers' wrong guesses have the account locked (429), a device that has signed in "
+        "to it before still gets in with the right password.",
+        examples=["3f1c9a7e-2b4d-4e8f-9a61-0c5d7b2e8f14"],
+    )
 
 
 class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     name: str
-    role: Role
+    role: RoleName
     is_verified: bool
     created_at: datetime
 
@@ -158,13 +178,60 @@ class UserAdminOut(UserOut):
 
 
 class UserAdminPatch(Strict):
-    role: Role | None = Field(default=None, examples=["moderator"])
+    role: RoleName | None = None
     is_active: bool | None = Field(default=None, examples=[True])
+
+
+class PermissionOut(BaseModel):
+    name: Permission
+    description: str
+
+
+class RoleOut(BaseModel):
+    name: RoleName
+    description: str
+    permissions: list[Permission] = Field(description="Sorted by name.")
+    built_in: bool = Field(description="`user`, `moderator` and `admin`: fixed, never deleted.")
+
+
+PERMISSIONS_EXAMPLE = ["books:write_any", "reviews:moderate"]
+
+
+class RoleIn(Strict):
+    name: RoleName
+    description: str = Field(default="", max_length=200, examples=["Curates the catalogue"])
+    permissions: list[Permission] = Field(
+        max_length=len(Permission), examples=[PERMISSIONS_EXAMPLE]
+    )
+
+
+class RolePatch(Strict):
+    """Only the fields sent change; `permissions` replaces the whole set."""
+
+    description: str | None = Field(default=None, max_length=200)
+    permissions: list[Permission] | None = Field(
+        default=None, max_length=len(Permission), examples=[PERMISSIONS_EXAMPLE]
+    )
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user, and the claims of the access token they called with."""
+    """Who is calling: the user, the claims of the access token they called with, and what
+    their role grants."""
 
     user: User
     claims: TokenClaims
+    permissions: frozenset[Permission] = frozenset()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A caller changing something that may be theirs: `permission` lets them change anyone's,
+    and `holds_permission` says whether their role grants it."""
+
+    user: User
+    permission: Permission
+    holds_permission: bool
+
+    def may_change(self, owner_id: uuid.UUID | None) -> bool:
+        return self.holds_permission or (owner_id is not None and owner_id == self.user.id)

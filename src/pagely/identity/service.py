@@ -1,8 +1,9 @@
 """Accounts: registration, verification, sign-in, sessions, passwords, the profile, and their
 administration. Services flush; the request's session commits (core.db).
 
-The session lifecycle (token pairs, refresh rotation, sign-out) lives in `_sessions`; what
-the routers use of it is re-exported here, so this module is the feature's one service."""
+The session lifecycle (token pairs, refresh rotation, sign-out) lives in `_sessions`, account
+and role administration in `_administration`; what the routers use of them is re-exported
+here, so this module is the feature's one service."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Literal
 
 import structlog
@@ -23,9 +25,19 @@ from pagely.core.hashing import hash_password, verify_and_update
 from pagely.core.outbox import enqueue_email
 from pagely.core.ratelimit import RateLimiter
 from pagely.identity import queries, tokens
+from pagely.identity._administration import create_role as create_role
+from pagely.identity._administration import delete_own_account
+from pagely.identity._administration import delete_role as delete_role
+from pagely.identity._administration import get_user as get_user
+from pagely.identity._administration import list_permissions as list_permissions
+from pagely.identity._administration import list_roles as list_roles
+from pagely.identity._administration import list_users as list_users
+from pagely.identity._administration import update_role as update_role
+from pagely.identity._administration import update_user as update_user
 from pagely.identity._sessions import end_sessions, renew_session, start_session
 
-# The session routes' services, re-exported (`as`) so that the routers have one service.
+# The session and administration routes' services, re-exported (`as`) so that the routers
+# have one service.
 from pagely.identity._sessions import logout as logout
 from pagely.identity._sessions import logout_everywhere as logout_everywhere
 from pagely.identity._sessions import open_sessions as open_sessions
@@ -35,12 +47,10 @@ from pagely.identity.errors import (
     EmailTokenExpired,
     InvalidCredentials,
     InvalidEmailToken,
-    OwnAccount,
-    UserNotFound,
     WrongPassword,
 )
-from pagely.identity.schemas import Principal, TokenPair, UserAdminPatch
-from pagely.models.user import Role, User
+from pagely.identity.schemas import Principal, TokenPair
+from pagely.models.user import User
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.security")
@@ -197,24 +207,45 @@ async def signin(
     email: str,
     password: str,
     device: str | None,
+    device_id: str | None,
     user_agent: str | None,
     ip: str,
 ) -> TokenPair:
+    """Guessing is bounded three ways: per address (every attempt), per account (failures
+    only) and, for a device that has signed in to the account before, per account and device
+    instead of per account. So strangers' failures, however many and from wherever, lock the
+    account for strangers only: its owner's known device still gets in, and guessing from
+    that device is bounded by its own limit."""
     account = normalise_email(email)
     await limiter.hit("signin_ip", settings.rate_limit_signin_ip, ip)
     if "\x00" in email or "\x00" in password:  # the form route has no schema to refuse it
         raise InvalidCredentials()
-    await limiter.check("signin_account", settings.rate_limit_signin_account, account)
+    device_key = _device_key(device_id)
+    since = clock.now() - timedelta(days=settings.session_max_days)
+    limit: tuple[str, ...]
+    if device_key is not None and await queries.device_known(session, account, device_key, since):
+        limit = ("signin_device", settings.rate_limit_signin_device, account, device_key)
+    else:
+        limit = ("signin_account", settings.rate_limit_signin_account, account)
+    await limiter.check(*limit)
     user = await _authenticate(session, email, password)
     if user is None:
-        # Only failures count against the account, so a stranger cannot lock its owner out
-        # for long; the IP limit bounds guessing across accounts.
-        await limiter.hit("signin_account", settings.rate_limit_signin_account, account)
-        log.warning("authn_login_fail", ip=ip)
+        # Only failures count, so a stranger cannot lock the owner out for long; the address
+        # limit bounds guessing across accounts.
+        await limiter.hit(*limit)
+        log.warning("authn_login_fail", ip=ip, known_device=limit[0] == "signin_device")
         raise InvalidCredentials()
-    pair = await start_session(session, settings, user, device=device, user_agent=user_agent, ip=ip)
+    pair = await start_session(session, settings, user, device=device, device_key=device_key,
+                               user_agent=user_agent, ip=ip)  # fmt: skip
     log.info("authn_login_success", user_id=str(user.id), ip=ip)
     return pair
+
+
+def _device_key(device_id: str | None) -> str | None:
+    """What is stored of a device id: its hash (a leaked table names no device)."""
+    if device_id is None:
+        return None
+    return hashlib.sha256(device_id.encode()).hexdigest()
 
 
 # --- passwords ---------------------------------------------------------------------------
@@ -310,53 +341,5 @@ async def update_profile(session: AsyncSession, user: User, name: str) -> User:
 
 async def delete_account(session: AsyncSession, user: User, password: str) -> None:
     await _check_password(user, password, "The password is not correct")
-    await queries.delete_user(session, user.id)
+    await delete_own_account(session, user)
     log.info("user_deleted", user_id=str(user.id))
-
-
-# --- administration ----------------------------------------------------------------------
-
-
-async def list_users(
-    session: AsyncSession,
-    *,
-    search: str | None,
-    role: Role | None,
-    is_active: bool | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[User], str | None]:
-    if search is not None:  # the look-alike forms of an address find it (normalise_email)
-        search = unicodedata.normalize("NFKC", search)
-    return await queries.users_page(
-        session, search=search, role=role, is_active=is_active, limit=limit, cursor=cursor
-    )
-
-
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await queries.user_by_id(session, user_id)
-    if user is None:
-        raise UserNotFound()
-    return user
-
-
-async def update_user(
-    session: AsyncSession, admin: User, user_id: uuid.UUID, patch: UserAdminPatch
-) -> User:
-    """The role takes effect on the user's next request (it is read on every request); a
-    deactivation ends every session and refuses every token already issued. Admins cannot
-    demote or deactivate themselves, so the last admin cannot lock everyone out."""
-    user = await get_user(session, user_id)
-    changes = patch.model_dump(exclude_unset=True, exclude_none=True)
-    if user.id == admin.id and (
-        changes.get("role", user.role) != user.role or changes.get("is_active") is False
-    ):
-        raise OwnAccount()
-    if changes.get("is_active") is False and user.is_active:
-        await end_sessions(session, user)
-    # Only what differs is written, so a PATCH that changes nothing leaves updated_at alone.
-    different = {field: value for field, value in changes.items() if value != getattr(user, field)}
-    if different:
-        await queries.update_user(session, user.id, **different)
-    log.info("user_admin_update", admin_id=str(admin.id), user_id=str(user.id), **changes)
-    return user

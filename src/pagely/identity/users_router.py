@@ -1,6 +1,6 @@
-"""/users: account administration for admins. A role change takes effect on the user's next
-request (the role is read from the database on every request); a deactivation ends every
-session and refuses every token already issued."""
+"""/users: account administration, for holders of `users:manage`. A role change takes effect
+on the user's next request (the role is read from the database on every request); a
+deactivation ends every session and refuses every token already issued."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from pagely.core.db import SessionDep
 from pagely.core.errors import documented
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from pagely.identity import service
-from pagely.identity.dependencies import AdminUser
-from pagely.identity.schemas import UserAdminOut, UserAdminPatch
-from pagely.models.user import Role
+from pagely.identity.dependencies import UsersManager
+from pagely.identity.schemas import RoleName, UserAdminOut, UserAdminPatch
 
 router = APIRouter(prefix="/users", tags=["users"], responses=documented(401, 403, 503))
 
@@ -25,14 +24,14 @@ router = APIRouter(prefix="/users", tags=["users"], responses=documented(401, 40
     operation_id="users_list",
     summary="List users",
     description="Newest first, with cursor pagination. `q` matches part of the email or "
-    "the name, case-insensitively.",
+    "the name, case-insensitively. An unknown `role` is a 422 (`unknown_role`).",
     responses=documented(422),
 )
 async def list_users(
-    _: AdminUser,
+    _: UsersManager,
     session: SessionDep,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    role: Role | None = None,
+    role: Annotated[RoleName | None, Query()] = None,
     is_active: bool | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -53,7 +52,7 @@ async def list_users(
     description="Everything an admin sees about one account.",
     responses=documented(404, 422),
 )
-async def get_user(_: AdminUser, session: SessionDep, user_id: uuid.UUID) -> UserAdminOut:
+async def get_user(_: UsersManager, session: SessionDep, user_id: uuid.UUID) -> UserAdminOut:
     return UserAdminOut.model_validate(
         await service.get_user(session, user_id), from_attributes=True
     )
@@ -63,13 +62,16 @@ async def get_user(_: AdminUser, session: SessionDep, user_id: uuid.UUID) -> Use
     "/{user_id}",
     operation_id="users_update",
     summary="Change a user's role or deactivate them",
-    description="Takes effect on the user's next request. Deactivating ends every session at "
-    "once. Admins cannot demote or deactivate themselves (409 `own_account`), so the last "
-    "admin cannot lock everyone out.",
+    description="Takes effect on the user's next request; deactivating ends every session at "
+    "once. `role` names a built-in or custom role (422 `unknown_role` otherwise). You can "
+    "only give a role, or change an account, whose permissions you hold yourself (403 "
+    "`beyond_own_permissions`); nobody changes their own role or deactivates themselves "
+    "(409 `own_account`), and no change may leave nobody holding `roles:manage` (409 "
+    "`last_role_manager`).",
     responses=documented(404, 409, 422),
 )
 async def update_user(
-    admin: AdminUser, session: SessionDep, user_id: uuid.UUID, body: UserAdminPatch
+    principal: UsersManager, session: SessionDep, user_id: uuid.UUID, body: UserAdminPatch
 ) -> UserAdminOut:
-    user = await service.update_user(session, admin, user_id, body)
+    user = await service.update_user(session, principal, user_id, body)
     return UserAdminOut.model_validate(user, from_attributes=True)

@@ -4,6 +4,7 @@ from pagely.models.base import metadata
 from pagely.models.book import Book
 from pagely.models.catalog import BookTag, IdempotencyKey, Notification, Review, SearchWord, Tag
 from pagely.models.outbox import OutboxMessage, OutboxStatus
+from pagely.models.role import RoleDefinition
 from pagely.models.session import AuthSession
 from pagely.models.user import Role, User
 
@@ -28,6 +29,7 @@ __all__ = [
     "OutboxStatus",
     "Review",
     "Role",
+    "RoleDefinition",
     "SearchWord",
     "Tag",
     "User",

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, String, text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -18,6 +18,7 @@ from pagely.models.base import created_at_field, utcnow
 
 class AuthSession(SQLModel, table=True):
     __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id_device_key", "user_id", "device_key"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(
@@ -25,6 +26,9 @@ class AuthSession(SQLModel, table=True):
     )
     refresh_jti: str = Field(sa_type=String(64))
     device: str | None = Field(default=None, sa_type=String(100))
+    # SHA-256 of the device_id the app sent at sign-in: a device that signed in before gets
+    # its own sign-in failure limit, apart from the account's (identity.service.signin).
+    device_key: str | None = Field(default=None, sa_type=String(64))
     user_agent: str | None = Field(default=None, sa_type=String(300))
     ip: str | None = Field(default=None, sa_type=String(64))
     created_at: datetime = created_at_field()

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from pagely.core.security_headers import content_security_policy, inline_script_hashes
+from pagely.identity.access import PUBLIC
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 PREFIX = "/static/docs"
@@ -56,15 +57,15 @@ def install_docs(app: FastAPI) -> None:
     )
     redirect_page = _FixedPage(get_swagger_ui_oauth2_redirect_html())
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC])
     async def swagger_ui() -> HTMLResponse:
         return swagger_page.response()
 
-    @app.get(redirect, include_in_schema=False)
+    @app.get(redirect, include_in_schema=False, dependencies=[PUBLIC])
     async def swagger_redirect() -> HTMLResponse:
         return redirect_page.response()
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=[PUBLIC])
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url="/openapi.json",

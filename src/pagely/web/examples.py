@@ -88,6 +88,13 @@ EXAMPLES: dict[str, Any] = {
     "VerifyOut": {"status": "verified"},
     "UserOut": USER,
     "UserAdminOut": {**USER, "is_active": True, "updated_at": _AT},
+    "PermissionOut": {"name": "reviews:moderate", "description": "Remove anyone's review"},
+    "RoleOut": {
+        "name": "curator",
+        "description": "Looks after the catalogue",
+        "permissions": ["books:write_any", "reviews:moderate"],
+        "built_in": False,
+    },
     "TokenPair": {
         "access_token": "eyJhbGciOiJIUzI1NiJ9.access.signature",
         "refresh_token": "eyJhbGciOiJIUzI1NiJ9.refresh.signature",

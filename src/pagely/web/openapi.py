@@ -1,6 +1,8 @@
 """The OpenAPI document as clients generate code from it: FastAPI's, with every validation
 error described by the one error envelope (FastAPI's own `HTTPValidationError` shape is never
-sent), the tags described, and the OAuth2 token URL behind the configured API prefix."""
+sent), the tags described, each operation's access (`x-access`, and `x-permission` where one
+is needed, from the route's declaration) and the OAuth2 token URL behind the configured API
+prefix."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pagely.identity.access import Level, declared
 from pagely.identity.dependencies import TOKEN_PATH
 from pagely.settings import Settings
 from pagely.web.examples import EXAMPLES
@@ -18,8 +21,12 @@ TAGS = [
     {"name": "books", "description": "The catalog: list, search, read and edit books; tags."},
     {"name": "reviews", "description": "One review per user per book, with rating aggregates."},
     {"name": "notifications", "description": "In-app notifications and email preferences."},
-    {"name": "users", "description": "Account administration (admins)."},
-    {"name": "admin", "description": "Operations: the email outbox and its queue (admins)."},
+    {"name": "users", "description": "Account administration (`users:manage`)."},
+    {"name": "roles", "description": "Permissions, and the roles made of them (`roles:manage`)."},
+    {
+        "name": "admin",
+        "description": "Operations: the email outbox and its queue (`outbox:manage`).",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -48,10 +55,27 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _add_examples(components)
+    _document_access(app, schema)
     settings: Settings = app.state.settings
     _document_token_url(schema, settings.api_prefix)
     app.openapi_schema = schema
     return schema
+
+
+def _document_access(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Who may call each operation, as its route declares it (`pagely.identity.access`):
+    `x-access` is public, signed_in, verified, owner_or (the owner, or a holder of
+    `x-permission`) or permission."""
+    paths = schema.get("paths", {})
+    for route in declared(app.routes):
+        operations = paths.get(route.path, {})
+        for method in route.methods:
+            operation = operations.get(method.lower())
+            if operation is None or route.access is None:
+                continue
+            operation["x-access"] = route.access.level.name
+            if route.access.level >= Level.owner_or:
+                operation["x-permission"] = str(route.access.permission)
 
 
 def _document_token_url(schema: dict[str, Any], api_prefix: str) -> None:

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pagely.core.templating import templates
+from pagely.identity.access import PUBLIC
 from pagely.settings import Settings
 from pagely.web import service
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[PUBLIC])
 
 APPLE_APP_SITE_ASSOCIATION = "/.well-known/apple-app-site-association"
 ASSET_LINKS = "/.well-known/assetlinks.json"

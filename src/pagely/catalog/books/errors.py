@@ -14,7 +14,10 @@ class IsbnExists(Conflict):
 
 
 class NotBookOwner(Forbidden):
-    type, message = "not_book_owner", "Only the book's owner or an admin can change it"
+    type, message = (
+        "not_book_owner",
+        "Only the book's owner, or a holder of the permission, can change it",
+    )
 
 
 class PreconditionRequired(AppError):

@@ -16,7 +16,13 @@ from pagely.core.errors import documented
 from pagely.core.http import JSON, revalidated_response
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from pagely.core.resources import ResourcesDep
-from pagely.identity.dependencies import OPTIONAL_BEARER, OptionalReader, VerifiedUser
+from pagely.identity.dependencies import (
+    OPTIONAL_BEARER,
+    BookEditor,
+    BookRemover,
+    OptionalReader,
+    VerifiedUser,
+)
 
 router = APIRouter(tags=["books"])
 
@@ -164,7 +170,7 @@ IfMatch = Annotated[
 
 WRITE_ERRORS = documented(
     401, 403, 404, 409, 412, 422, 428, 503,
-    d403="Not the owner or an admin, or the email is not verified",
+    d403="Not the owner and without the permission, or the email is not verified",
     d409="Another book has this ISBN",
 )  # fmt: skip
 
@@ -173,21 +179,22 @@ WRITE_ERRORS = documented(
     BOOK_PATH,
     operation_id="books_replace",
     summary="Replace a book",
-    description="Owner or admin. Every field is replaced (omitted optional fields are "
-    "cleared). Requires `If-Match`: 428 without it, 412 when stale.",
+    description="The owner, or a holder of `books:write_any`. Every field is replaced "
+    "(omitted optional fields are cleared). Requires `If-Match`: 428 without it, 412 when "
+    "stale.",
     response_model=BookOut,
     responses=WRITE_ERRORS,
 )
 async def replace_book(
     book_id: uuid.UUID,
     body: BookIn,
-    user: VerifiedUser,
+    actor: BookEditor,
     session: SessionDep,
     resources: ResourcesDep,
     if_match: IfMatch = None,
 ) -> Response:
     book = await service.change_book(
-        session, resources.cache, user, book_id, if_match, body.model_dump()
+        session, resources.cache, actor, book_id, if_match, body.model_dump()
     )
     return Response(book.body, media_type=JSON, headers={"ETag": book.etag})
 
@@ -196,21 +203,21 @@ async def replace_book(
     BOOK_PATH,
     operation_id="books_update",
     summary="Change some fields of a book",
-    description="Owner or admin. Only the fields sent change. Requires `If-Match`: 428 "
-    "without it, 412 when stale.",
+    description="The owner, or a holder of `books:write_any`. Only the fields sent change. "
+    "Requires `If-Match`: 428 without it, 412 when stale.",
     response_model=BookOut,
     responses=WRITE_ERRORS,
 )
 async def update_book(
     book_id: uuid.UUID,
     body: BookPatch,
-    user: VerifiedUser,
+    actor: BookEditor,
     session: SessionDep,
     resources: ResourcesDep,
     if_match: IfMatch = None,
 ) -> Response:
     fields = body.model_dump(exclude_unset=True)
-    book = await service.change_book(session, resources.cache, user, book_id, if_match, fields)
+    book = await service.change_book(session, resources.cache, actor, book_id, if_match, fields)
     return Response(book.body, media_type=JSON, headers={"ETag": book.etag})
 
 
@@ -218,17 +225,17 @@ async def update_book(
     BOOK_PATH,
     operation_id="books_delete",
     summary="Delete a book",
-    description="Owner or admin. Its reviews and notifications go with it. `If-Match` is "
-    "optional; when sent it must be current.",
+    description="The owner, or a holder of `books:delete_any`. Its reviews and notifications "
+    "go with it. `If-Match` is optional; when sent it must be current.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=documented(401, 403, 404, 412, 422, 503),
 )
 async def delete_book(
     book_id: uuid.UUID,
-    user: VerifiedUser,
+    actor: BookRemover,
     session: SessionDep,
     resources: ResourcesDep,
     if_match: IfMatch = None,
 ) -> Response:
-    await service.delete_book(session, resources.cache, user, book_id, if_match)
+    await service.delete_book(session, resources.cache, actor, book_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

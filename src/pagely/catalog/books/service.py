@@ -31,7 +31,8 @@ from pagely.core.cache import VersionedCache
 from pagely.core.db import reading
 from pagely.core.http import Representation, body_etag, if_match, version_etag
 from pagely.core.isbn import InvalidISBN, parse_isbn
-from pagely.models import Role, User
+from pagely.identity.schemas import Actor
+from pagely.models import User
 
 _BOOK_JSON = TypeAdapter(BookOut)
 
@@ -193,21 +194,18 @@ async def create_book(
     return Created(written.body, 201, book_id=row["id"], etag=written.etag)
 
 
-def _may_change(user: User, owner_id: uuid.UUID | None) -> bool:
-    return user.role == Role.admin or (owner_id is not None and owner_id == user.id)
-
-
 async def _writable_version(
-    session: AsyncSession, user: User, book_id: uuid.UUID, header: str | None, *, required: bool
+    session: AsyncSession, actor: Actor, book_id: uuid.UUID, header: str | None, *, required: bool
 ) -> int:
-    """The version the write applies to, once the user may change the book and If-Match
-    (when sent, or `required`) names its current ETag."""
+    """The version the write applies to, once the actor may change the book (its owner, or
+    holding the route's permission) and If-Match (when sent, or `required`) names its
+    current ETag."""
     current = await queries.owner_and_version(session, book_id)
     if current is None:
         raise BookNotFound()
     owner_id, version = current
-    if not _may_change(user, owner_id):
-        raise NotBookOwner()
+    if not actor.may_change(owner_id):
+        raise NotBookOwner(f"Only the book's owner or a holder of {actor.permission} can do this")
     if header is None:
         if required:
             raise PreconditionRequired()
@@ -219,14 +217,14 @@ async def _writable_version(
 async def change_book(
     session: AsyncSession,
     cache: VersionedCache,
-    user: User,
+    actor: Actor,
     book_id: uuid.UUID,
     header: str | None,
     fields: dict[str, Any],
 ) -> Representation:
     """PUT (every field given) and PATCH (some): of N writers holding the same ETag exactly
     one succeeds and the rest get 412."""
-    version = await _writable_version(session, user, book_id, header, required=True)
+    version = await _writable_version(session, actor, book_id, header, required=True)
     values = _stored_values(fields)
     try:
         row = await queries.update_at_version(session, book_id, version, values)
@@ -246,12 +244,12 @@ async def change_book(
 async def delete_book(
     session: AsyncSession,
     cache: VersionedCache,
-    user: User,
+    actor: Actor,
     book_id: uuid.UUID,
     header: str | None,
 ) -> None:
     """If-Match is optional here; when sent it must be current."""
-    version = await _writable_version(session, user, book_id, header, required=False)
+    version = await _writable_version(session, actor, book_id, header, required=False)
     if not await queries.delete_at_version(session, book_id, version):
         raise PreconditionFailed()  # changed (or deleted) between our read and the delete
     refresh_after_commit(session, cache, book_id, None, None)

@@ -22,8 +22,8 @@ from pagely.core.resources import ResourcesDep
 from pagely.identity.dependencies import (
     OPTIONAL_BEARER,
     CurrentUser,
-    ModeratorUser,
     OptionalReader,
+    ReviewModerator,
     VerifiedUser,
 )
 
@@ -123,16 +123,16 @@ async def my_reviews(
     "/reviews/{book_id}/{user_id}",
     operation_id="reviews_moderate_delete",
     summary="Remove a review (moderation)",
-    description="Moderators and admins.",
+    description="Needs the `reviews:moderate` permission (moderators and admins hold it).",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=documented(401, 403, 404, 422, 503),
 )
 async def moderate_review(
     book_id: uuid.UUID,
     user_id: uuid.UUID,
-    moderator: ModeratorUser,
+    moderator: ReviewModerator,
     session: SessionDep,
     resources: ResourcesDep,
 ) -> Response:
-    await service.moderate(session, resources.cache, moderator, book_id, user_id)
+    await service.moderate(session, resources.cache, moderator.user, book_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
