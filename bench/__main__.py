@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from bench import data, report, scale, services
+from bench import data, overload, report, scale, services
 from bench.load import Load
 from bench.scenarios import Measurements, Scenarios
 
@@ -58,19 +58,29 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
     references = scenarios.references(1)
     results, peak = scenarios.pagely(1, full=True)
     peak_rss = {"1 worker": peak}
+    print("== overload (one worker; 32 connections, then 1,000)")
+    verdicts = overload.measure(
+        scenarios.env,
+        scenarios.sample_ids,
+        seconds=options.duration * 2,
+        flood=100 if options.smoke else 1000,
+    )
     two_workers = None
     if 2 in options.workers:
         print("== two workers")
         references_two = scenarios.references(2)
         results_two, peak_rss["2 workers"] = scenarios.pagely(2, full=False)
         two_workers = (references_two, results_two)
-    notes = report.evaluate(references, results, two_workers)
+    notes = report.evaluate(references, results, two_workers) + overload.summary(verdicts)
     print()
     print(report.table(measurements.results, peak_rss))
     for note in notes:
         print(note)
     seconds = time.monotonic() - started
-    report.write_results(asdict(options), measurements.results, peak_rss, notes, seconds)
+    report.write_results(
+        asdict(options), measurements.results, peak_rss, notes, seconds,
+        extra={"overload": overload.as_json(verdicts)},
+    )  # fmt: skip
 
 
 def bench_scale(options: Options, server_url: str, redis_url: str) -> None:

@@ -152,6 +152,7 @@ def write_results(
     peak_rss: Mapping[str, int],
     notes: list[str],
     seconds: float,
+    extra: Mapping[str, object] | None = None,
 ) -> Path:
     """bench/results/<UTC time>-<commit>.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -165,6 +166,7 @@ def write_results(
         "peak_rss_bytes": dict(peak_rss),
         "notes": notes,
         "seconds": seconds,
+        **(extra or {}),
     }
     path.write_text(json.dumps(document, indent=2))
     print(f"results: {path.relative_to(REPOSITORY)}")

@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.browser",
     "tests.fixtures.measurements",
+    "tests.fixtures.proxy",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",
     "tests.fixtures.worker",

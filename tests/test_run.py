@@ -71,6 +71,45 @@ def _swagger_journey(base: str) -> None:
     assert (me.status_code, me.json()["email"], me.json()["is_verified"]) == (200, email, True)
 
 
+def _worker_killed_and_restarted(
+    proc: subprocess.Popen[bytes], env: dict[str, str], base: str, log_path: Path
+) -> psutil.Process:
+    """kill -9 of the worker (an OOM kill): the API keeps answering, the supervisor says so
+    and starts another worker, which delivers mail. The new worker."""
+
+    def command(process: psutil.Process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.Error:  # gone, or a zombie the supervisor has not reaped yet
+            return ""
+
+    def workers() -> list[psutil.Process]:
+        return [p for p in psutil.Process(proc.pid).children()
+                if "pagely.cli worker" in command(p)]  # fmt: skip
+
+    [worker] = workers()
+    worker.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not (fresh := [w for w in workers() if w.pid != worker.pid]):
+        assert proc.poll() is None, "pagely run stopped when its worker died"
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        assert time.monotonic() < deadline, "the worker was not restarted"
+        time.sleep(0.2)
+    assert "worker exited with signal 9; restarting in 1 s" in log_path.read_text()
+    queued = subprocess.run(
+        [sys.executable, "-m", "pagely.cli", "send-test-email", "after-restart@example.com"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    deadline = time.monotonic() + 30
+    while not any(m["to"] == ["after-restart@example.com"]
+                  for m in httpx.get(f"{base}/dev/mail.json").json()):  # fmt: skip
+        assert time.monotonic() < deadline, "the restarted worker delivered nothing"
+        time.sleep(0.2)
+    [new_worker] = fresh
+    return new_worker
+
+
 @pytest.mark.slow
 def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     port = free_port()
@@ -81,12 +120,14 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
     }
     env.update(PAGELY_HOME=str(tmp_path), PORT=str(port), ENVIRONMENT="development")
     base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "run.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pagely.cli", "run"],
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_ready(base, proc)
@@ -111,6 +152,9 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
         assert mail[0]["subject"] == "Pagely test message"
 
         _swagger_journey(base)
+        new_worker = _worker_killed_and_restarted(proc, env, base, log_path)
+        started = [p for p in started if p.is_running()] + _started_processes(proc, tmp_path)
+        assert new_worker in started
 
         assert any("postgres" in p.name() for p in started)
         assert any("redis-server" in p.name() for p in started)
@@ -121,3 +165,4 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
         max_header_count=settings.max_header_count,
         https=settings.public_base_url.startswith("https://"),
+        max_in_flight=settings.max_in_flight,
     )
     if settings.cors_origins:
         app.add_middleware(

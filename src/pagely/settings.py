@@ -27,7 +27,8 @@ CsvList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An empty variable (`DB_POOL_SIZE=` as in .env.example) means the default.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # Production unless said otherwise: `make run` and the tests set development/test.
     environment: Environment = "production"
@@ -38,8 +39,18 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     celery_broker_url: str | None = None
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Requests one API process works on at once. One more is answered at once with 503
+    # `overloaded` and Retry-After (health probes exempt), so admitted requests keep their
+    # latency; the pools below are sized from it unless set.
+    max_in_flight: int = Field(default=64, ge=1)
+    # PostgreSQL connections per process: max_in_flight / 2, no overflow, by default (a
+    # request holds one briefly; more would only queue inside PostgreSQL). A wait for one
+    # longer than SERVICE_TIMEOUT_SECONDS is a 503 `overloaded`, never a 500.
+    db_pool_size: int | None = Field(default=None, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
+    # Redis connections per process (a blocking pool, waits bounded as above): 2 x
+    # max_in_flight by default.
+    redis_max_connections: int | None = Field(default=None, ge=1)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     # A pooled connection unused this long is pinged before it is handed out (0: always).
     db_ping_after_idle_seconds: float = Field(default=10.0, ge=0)
@@ -206,6 +217,12 @@ class Settings(BaseSettings):
     @property
     def broker_url(self) -> str | None:
         return self.celery_broker_url or self.redis_url
+
+    def db_pool(self) -> int:
+        return self.db_pool_size or max(1, self.max_in_flight // 2)
+
+    def redis_pool(self) -> int:
+        return self.redis_max_connections or 2 * self.max_in_flight
 
     def require(self, name: Literal["database_url", "redis_url", "smtp_host"]) -> str:
         value = getattr(self, name)

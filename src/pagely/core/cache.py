@@ -10,7 +10,9 @@ Redis being down is not an error here: reads fall through to PostgreSQL and writ
 cache (entries expire after `cache_ttl_seconds` in any case). After a failed read, reads skip
 Redis for `SKIP_AFTER_FAILURE_SECONDS`, so an unresponsive Redis costs one timeout per window
 and process, not one per request. Writes always try: a skipped invalidation could leave a stale
-entry once Redis answers again.
+entry once Redis answers again. A wait for one of the process's own pooled connections that
+runs out (`Overloaded`) is congestion, not Redis failing: a read answers 503 `overloaded` rather
+than adding the load to PostgreSQL, a write skips, and reads are not suspended.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pagely.core.errors import Overloaded
 
 log = structlog.get_logger("pagely.cache")
 
@@ -99,7 +103,7 @@ class VersionedCache:
     async def put(self, key: str, version: int, body: bytes) -> None:
         try:
             await self._put(keys=[key], args=[version, body, self.ttl])
-        except RedisError as exc:
+        except (RedisError, Overloaded) as exc:  # a write is best-effort; nothing trips
             self._down("put", exc)
 
     async def fill(self, key: str, version: int, body: bytes) -> None:
@@ -112,7 +116,7 @@ class VersionedCache:
         """A tombstone, so a reader still holding the row cannot bring the resource back."""
         try:
             await self._put(keys=[key], args=[TOMBSTONE_VERSION, b"", TOMBSTONE_TTL_SECONDS])
-        except RedisError as exc:
+        except (RedisError, Overloaded) as exc:  # a write is best-effort; nothing trips
             self._down("forget", exc)
 
     # --- lists under a generation ---------------------------------------------------------
@@ -137,12 +141,12 @@ class VersionedCache:
             return
         try:
             await self.redis.set(f"{generation_key}:{generation}:{name}", body, ex=self.ttl)
-        except RedisError as exc:
+        except (RedisError, Overloaded) as exc:  # a write is best-effort; nothing trips
             self._down("put_listed", exc)
 
     async def new_generation(self, generation_key: str) -> None:
         """Every list cached under `generation_key` is dropped (nobody reads it any more)."""
         try:
             await self.redis.incr(generation_key)
-        except RedisError as exc:
+        except (RedisError, Overloaded) as exc:  # a write is best-effort; nothing trips
             self._down("new_generation", exc)

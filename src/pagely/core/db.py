@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar, cast
 import structlog
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import CursorResult, Result, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,21 +33,28 @@ _AFTER_RESPONSE = "pagely.after_response"
 Work = Callable[[AsyncSession], Awaitable[None]]
 
 
-def create_engine(settings: Settings, *, database_url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, database_url: str | None = None, command_timeout: float | None = None
+) -> AsyncEngine:
+    """The pool of one process. A statement that gets no answer within `command_timeout`
+    (SERVICE_TIMEOUT_SECONDS unless given: a hung or unreachable server) raises TimeoutError,
+    a 503, and its connection is discarded rather than reused (`transaction`, `reading`);
+    PostgreSQL's own statement_timeout still ends long statements on the server."""
     url = database_url or settings.require("database_url")
     timeout = settings.service_timeout_seconds
     engine = create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
+        pool_size=settings.db_pool(),
         max_overflow=settings.db_max_overflow,
         # Not pool_pre_ping: with asyncpg it costs three round trips (BEGIN, ";", ROLLBACK) on
         # every checkout, more than the query of a typical read. See _ping_after_idle.
         pool_pre_ping=False,
         hide_parameters=True,  # bound values (hashes, tokens) never reach a log line
-        pool_timeout=max(timeout * 2, 5.0),
+        # A wait for a free connection is bounded: past it, 503 `overloaded` (core.errors).
+        pool_timeout=timeout,
         connect_args={
             "timeout": timeout,
-            "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
+            "command_timeout": command_timeout or timeout,
             "server_settings": {
                 "application_name": "pagely",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
@@ -97,7 +104,21 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     no BEGIN and no COMMIT/ROLLBACK round trips (two of the three a session's read costs).
     Statements do not share a snapshot; use a session where that matters, and for any write."""
     async with engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException as exc:
+            if connection_suspect(exc):
+                await conn.invalidate()
+            raise
+
+
+def connection_suspect(exc: BaseException) -> bool:
+    """Whether the connection that raised `exc` may be left mid-conversation (a timeout, a
+    broken socket): it is discarded, never reused, and nothing more is sent on it (a ROLLBACK
+    to a server that does not answer would wait again)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, TimeoutError | OSError)
 
 
 def create_sessionmaker(
@@ -147,10 +168,13 @@ async def transaction(
     async with sessionmaker() as session:
         try:
             yield session
-        except BaseException:
+        except BaseException as exc:
             session.info.pop(_AFTER_COMMIT, None)
             session.info.pop(_AFTER_RESPONSE, None)
-            await session.rollback()
+            if connection_suspect(exc):
+                await session.invalidate()
+            else:
+                await session.rollback()
             raise
         await session.commit()
         callbacks = session.info.pop(_AFTER_COMMIT, {})

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pagely.core.context import request_id_var
@@ -80,6 +81,17 @@ class Conflict(AppError):
 
 class ServiceUnavailable(AppError):
     status_code, type, message = 503, "service_unavailable", "A backing service is unavailable"
+
+
+class Overloaded(AppError):
+    """Local congestion, not an outage: too many requests in flight, or a wait for a pooled
+    connection that ran out. The client retries after Retry-After; nothing is tripped."""
+
+    status_code, type, message = 503, "overloaded", "The server is busy; retry shortly"
+
+    def __init__(self, resource: str = "requests") -> None:
+        super().__init__(headers={"Retry-After": "1"})
+        self.resource = resource
 
 
 # Statuses raised by routing or Starlette itself, with the stable type a client switches on.
@@ -167,10 +179,28 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _service_name(exc: Exception) -> str:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return "cache"
+        return "redis"
     if isinstance(exc, DBAPIError):
         return "database"
     return "backing service"
+
+
+def overload_response(exc: Exception) -> JSONResponse | None:
+    """The 503 `overloaded` for local congestion (`Overloaded`, or SQLAlchemy's wait for a
+    pooled connection running out), else None."""
+    if isinstance(exc, PoolTimeoutError):
+        exc = Overloaded("database pool")
+    if not isinstance(exc, Overloaded):
+        return None
+    if exc.resource != "requests":  # a refused admission is in the access log already
+        log.warning("overloaded", resource=exc.resource)
+    return error_response(exc.status_code, exc.message, type_=exc.type, headers=exc.headers)
+
+
+async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
+    response = overload_response(exc)
+    assert response is not None
+    return response
 
 
 async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
@@ -178,8 +208,9 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning(
         "dependency_unavailable", service=service, error=type(exc).__name__, path=request.url.path
     )
+    name = "Redis" if service == "redis" else f"The {service}"
     return error_response(
-        503, f"The {service} is unavailable, try again shortly", headers={"Retry-After": "5"}
+        503, f"{name} is unavailable, try again shortly", headers={"Retry-After": "5"}
     )
 
 
@@ -205,6 +236,8 @@ async def _db_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(PoolTimeoutError, _overloaded)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -18,7 +18,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pagely.core.context import request_id_var
-from pagely.core.errors import error_response, internal_error_response
+from pagely.core.errors import (
+    Overloaded,
+    error_response,
+    internal_error_response,
+    overload_response,
+)
 from pagely.core.security_headers import SecurityHeaders
 
 access_log = structlog.get_logger("pagely.access")
@@ -56,6 +61,10 @@ class EdgeMiddleware:
 
     - the request id (the client's `X-Request-ID` when it is sane, else a new one), echoed with
       `X-Process-Time`, bound for every log line of the request;
+    - admission control: beyond `max_in_flight` requests at once, 503 `overloaded` with
+      Retry-After at once, before any routing or I/O, so the admitted keep their latency
+      (`/health*` exempt, so an orchestrator never kills a busy process); local congestion
+      met later (a pool wait that ran out) is the same 503;
     - the Host check (400 `invalid_host`; `/health*` is exempt for load-balancer probes);
     - NUL characters in the query string (422: PostgreSQL cannot hold them);
     - the header limits (431: their total size and their number);
@@ -75,8 +84,11 @@ class EdgeMiddleware:
         max_header_bytes: int = 16_384,
         max_header_count: int = 100,
         https: bool = False,
+        max_in_flight: int = 1_000_000,
     ) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0  # one event loop per process: a plain counter is exact
         self.hosts = HostCheck(allowed_hosts)
         self.max_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
@@ -120,8 +132,15 @@ class EdgeMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        admitted = False
         try:
             refusal = self._refusal(scope, host, length, header_bytes)
+            if refusal is None and not scope["path"].startswith("/health"):
+                if self.in_flight >= self.max_in_flight:
+                    refusal = overload_response(Overloaded())
+                else:
+                    admitted = True
+                    self.in_flight += 1
             if refusal is not None:
                 await refusal(scope, receive, send_wrapper)
             elif chunked or length is None or not length.isdigit():
@@ -134,6 +153,10 @@ class EdgeMiddleware:
                 raise
             await self._too_large()(scope, receive, send_wrapper)
         except Exception as exc:  # the last resort: log it with the request id, answer generic 500
+            overloaded = overload_response(exc)  # met before FastAPI (the catalog's fast path)
+            if overloaded is not None and not started:
+                await overloaded(scope, receive, send_wrapper)
+                return
             error_log.error(
                 "unhandled_exception",
                 path=scope.get("path"),
@@ -143,6 +166,8 @@ class EdgeMiddleware:
             if not started:
                 await internal_error_response()(scope, receive, send_wrapper)
         finally:
+            if admitted:
+                self.in_flight -= 1
             fields: dict[str, Any] = {
                 "method": scope.get("method"),
                 "path": scope.get("path"),

@@ -3,18 +3,25 @@
 Children run in their own sessions so a terminal Ctrl-C reaches only this process, which then
 stops them in order (API, beat, worker) before the embedded services are shut down; and each child
 asks the kernel for SIGTERM should this process die without cleaning up.
+
+A child that exits on its own (a crash, an OOM kill) is restarted after a backoff that doubles
+with each recent exit (1 s, 2 s, 4 s ... up to 30 s), with a log line saying so; one that
+exits `CRASH_LOOP_EXITS` times within `CRASH_LOOP_SECONDS` stops the run, naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 
 import httpx
@@ -25,6 +32,34 @@ from pagely.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 15.0
+CRASH_LOOP_EXITS = 5
+CRASH_LOOP_SECONDS = 60.0
+_FIRST_BACKOFF_SECONDS = 1.0
+_MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class RestartPolicy:
+    """When to start a child again after it exited, and when to give up on it."""
+
+    exits: deque[float] = field(default_factory=deque)
+
+    def exited(self, now: float) -> float | None:
+        """Record an exit at `now`: the seconds to wait before restarting, or None when the
+        child is crash-looping (CRASH_LOOP_EXITS exits within CRASH_LOOP_SECONDS)."""
+        self.exits.append(now)
+        while self.exits and self.exits[0] <= now - CRASH_LOOP_SECONDS:
+            self.exits.popleft()
+        if len(self.exits) >= CRASH_LOOP_EXITS:
+            return None
+        backoff = _FIRST_BACKOFF_SECONDS * (1 << (len(self.exits) - 1))
+        return min(backoff, _MAX_BACKOFF_SECONDS)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"signal {-returncode}"
+    return f"code {returncode}"
 
 
 def _die_with_parent_hook() -> Callable[[], None] | None:
@@ -40,28 +75,69 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-def _spawn(name: str, *args: str) -> tuple[str, subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pagely.cli", *args],
-        env=os.environ.copy(),
-        start_new_session=True,
-        preexec_fn=_die_with_parent_hook(),
-    )
-    return name, proc
+@dataclass
+class Child:
+    name: str
+    args: tuple[str, ...]
+    proc: subprocess.Popen[bytes] | None = None
+    restart_at: float | None = None  # waiting out a backoff
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pagely.cli", *self.args],
+            env=os.environ.copy(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),
+        )
+        self.restart_at = None
+
+    def check(self, now: float) -> bool:
+        """Restart the child when it exited or its backoff is over; False when it is
+        crash-looping and the run must stop."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                print(f"pagely: restarting {self.name}", file=sys.stderr, flush=True)
+                self.start()
+            return True
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            return True
+        how = describe_exit(self.proc.returncode)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what it left (a worker's pool) goes too
+        delay = self.policy.exited(now)
+        if delay is None:
+            print(
+                f"pagely: {self.name} exited with {how}, {CRASH_LOOP_EXITS} times in "
+                f"{CRASH_LOOP_SECONDS:.0f} s; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        print(
+            f"pagely: {self.name} exited with {how}; restarting in {delay:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.restart_at = now + delay
+        return True
 
 
-def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _, proc in children:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+def _stop(children: list[Child]) -> None:
+    running = [c for c in children if c.proc is not None and c.proc.poll() is None]
+    for child in running:
+        assert child.proc is not None
+        child.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + _STOP_GRACE_SECONDS
-    for name, proc in children:
+    for child in running:
+        assert child.proc is not None
         try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
+            child.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"pagely: {name} did not stop in time, killing it", file=sys.stderr)
-            proc.kill()
-            proc.wait()
+            print(f"pagely: {child.name} did not stop in time, killing it", file=sys.stderr)
+            child.proc.kill()
+            child.proc.wait()
 
 
 def _base_url(settings: Settings) -> str:
@@ -128,7 +204,9 @@ def run_all(settings: Settings) -> int:
     os.environ.setdefault("HOST", settings.host)
     if "public_base_url" not in settings.model_fields_set:
         os.environ["PUBLIC_BASE_URL"] = _base_url(settings)
-    children = [_spawn("worker", "worker"), _spawn("beat", "beat"), _spawn("api", "serve")]
+    children = [Child("worker", ("worker",)), Child("beat", ("beat",)), Child("api", ("serve",))]
+    for child in children:
+        child.start()
     announced = False
     exit_code = 0
     try:
@@ -136,14 +214,10 @@ def run_all(settings: Settings) -> int:
             if not announced and _answers(f"{_base_url(settings)}/health"):
                 print(_banner(settings), flush=True)
                 announced = True
-            for name, proc in children:
-                if proc.poll() is not None:
-                    print(
-                        f"pagely: {name} exited with code {proc.returncode}; stopping",
-                        file=sys.stderr,
-                    )
-                    exit_code = proc.returncode or 1
-                    stopping = True
+            now = time.monotonic()
+            if not all(child.check(now) for child in children):
+                exit_code = 1
+                break
             time.sleep(0.2)
     finally:
         print("pagely: stopping", flush=True)

@@ -86,7 +86,11 @@ async def run_import(
     on_progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """For the CLI: an engine of its own for the length of the import."""
-    engine = create_engine(settings)
+    # Bulk statements may run long: the server's statement_timeout bounds them, not the
+    # request-sized SERVICE_TIMEOUT_SECONDS.
+    engine = create_engine(
+        settings, command_timeout=settings.db_statement_timeout_ms / 1000 or None
+    )
     try:
         return await import_catalog(
             create_sessionmaker(engine),

@@ -1,10 +1,16 @@
 """The worker's side of the outbox: deliver one message, and sweep up the undelivered.
 
-Delivery holds the row's lock (SELECT ... FOR UPDATE) from the status check until the result
-is committed, so two deliveries of the same task cannot both send it: the second waits, then
-sees `sent`. A worker killed mid-send drops its connection, PostgreSQL releases the lock and
-rolls back, and the row is still pending for the sweep. The sweep skips locked rows, so it
-never re-dispatches a message that is being sent right now.
+An attempt is counted before its send begins, in a transaction of its own: a message whose
+send kills the worker every time (a poison message) still uses up its attempts, and the
+attempt after the last marks it `failed` instead of sending it again, so it lands in the
+dead-letter list rather than being re-dispatched by the sweep forever.
+
+Then delivery holds the row's lock (SELECT ... FOR UPDATE) from the status check until the
+result is committed, so two deliveries of the same task cannot both send it: the second waits,
+then sees `sent`, or sees that a later attempt was started and leaves the message to it. A
+worker killed mid-send drops its connection, PostgreSQL releases the lock and rolls back the
+send's transaction (the attempt stays counted), and the row is still pending for the sweep.
+The sweep skips locked rows, so it never re-dispatches a message that is being sent right now.
 """
 
 from __future__ import annotations
@@ -62,13 +68,17 @@ async def deliver(
     redis: Redis,
     outbox_id: uuid.UUID,
 ) -> Outcome:
-    """Send one message, once: render it, hand it to SMTP and record the result. `redis`
-    holds the delivery counters."""
+    """Send one message, once: count the attempt, render it, hand it to SMTP and record the
+    result. `redis` holds the delivery counters."""
+    started = await _start_attempt(sessionmaker, settings, outbox_id)
+    if isinstance(started, Outcome):
+        if started.status == "failed":
+            await metrics.increment(redis, metrics.OUTBOX_FAILED)
+        return started
     async with transaction(sessionmaker) as session:
         row = await queries.lock(session, outbox_id)
-        if row is None or row.status != OutboxStatus.pending:
-            return Outcome("skipped")
-        row.attempts += 1
+        if row is None or row.status != OutboxStatus.pending or row.attempts != started:
+            return Outcome("skipped")  # sent meanwhile, or another delivery took a later turn
         try:
             message = build_message(
                 settings,
@@ -106,6 +116,30 @@ async def deliver(
         await metrics.increment(redis, metrics.OUTBOX_FAILED)
         log.error("email_failed", **fields, error=_error_kind(error))
     return outcome
+
+
+async def _start_attempt(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, outbox_id: uuid.UUID
+) -> int | Outcome:
+    """Count one more attempt, committed before anything is sent: the attempt's number, or
+    the outcome when there is nothing to send. A pending message whose every attempt so far
+    ended without a result (the worker died mid-send) is failed once they are used up."""
+    async with transaction(sessionmaker) as session:
+        row = await queries.lock(session, outbox_id)
+        if row is None or row.status != OutboxStatus.pending:
+            return Outcome("skipped")
+        if row.attempts >= settings.outbox_max_attempts:
+            row.status = OutboxStatus.failed
+            row.failed_at = utcnow()
+            row.last_error = f"WorkerLost: no attempt of {row.attempts} finished"
+            template = row.payload.get("template")
+            attempts = row.attempts
+        else:
+            row.attempts += 1
+            return row.attempts
+    log.error("email_failed", outbox_id=str(outbox_id), template=template, attempt=attempts,
+              error="WorkerLost")  # fmt: skip
+    return Outcome("failed")
 
 
 def _fail(row: OutboxMessage, exc: BaseException) -> Outcome:

@@ -1,0 +1,244 @@
+"""The overload scenario: one API worker at 1,000 connections against the same at 32.
+
+wrk cannot tell the latency of admitted requests from that of the 503s (its histogram mixes
+them), so this scenario has a client of its own: asyncio streams speaking HTTP/1.1 keep-alive,
+one task per connection, each sending its next request as soon as the last is answered (no
+backoff: the worst client). It records every answer by status, whether each 503 carries
+Retry-After, the latency of the 2xx alone, and requests left unanswered past the client
+timeout. The targets (docs/performance.md): goodput (2xx/s) at 1,000 connections >= 90 % of
+the 32-connection figure; p99 of admitted requests <= 5 x the 32-connection p99; no 5xx but
+503; every 503 with Retry-After; client timeouts < 1 %.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench import client
+from bench.servers import Server
+
+CLIENT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    shed: int = 0
+    shed_without_retry_after: int = 0
+    other_5xx: int = 0
+    other: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    ok_latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class OverloadRun:
+    label: str
+    connections: int
+    seconds: float
+    goodput: float  # 2xx per second
+    shed: int
+    shed_without_retry_after: int
+    other_5xx: int
+    other: int
+    timeouts: int
+    connection_errors: int
+    answered: int
+    p50_ms: float
+    p99_ms: float
+
+
+def _request(host: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _one_connection(
+    host: str, port: int, requests: list[bytes], deadline: float, tally: Tally
+) -> None:
+    reader = writer = None
+    while time.monotonic() < deadline:
+        try:
+            if writer is None:
+                async with asyncio.timeout(CLIENT_TIMEOUT_SECONDS):
+                    reader, writer = await asyncio.open_connection(host, port)
+            assert reader is not None
+            started = time.monotonic()
+            writer.write(random.choice(requests))
+            async with asyncio.timeout(CLIENT_TIMEOUT_SECONDS):
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length, close, retry_after = 0, False, False
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                    elif name == b"retry-after":
+                        retry_after = True
+                if length:
+                    await reader.readexactly(length)
+            elapsed = (time.monotonic() - started) * 1000
+            if 200 <= status < 300:
+                tally.ok += 1
+                tally.ok_latencies_ms.append(elapsed)
+            elif status == 503:
+                tally.shed += 1
+                tally.shed_without_retry_after += not retry_after
+            elif status >= 500:
+                tally.other_5xx += 1
+            else:
+                tally.other += 1
+            if close:
+                writer.close()
+                reader = writer = None
+        except TimeoutError:
+            tally.timeouts += 1
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            tally.connection_errors += 1
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+            await asyncio.sleep(0.05)
+    if writer is not None:
+        writer.close()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _load(
+    url: str, paths: list[str], headers: dict[str, str], connections: int, seconds: float
+) -> Tally:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    requests = [_request(f"{host}:{port}", path, headers) for path in paths]
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(
+        *(_one_connection(host, port, requests, deadline, tally) for _ in range(connections))
+    )
+    return tally
+
+
+def run(
+    label: str,
+    url: str,
+    paths: list[str],
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+) -> OverloadRun:
+    tally = asyncio.run(_load(url, paths, headers, connections, seconds))
+    answered = tally.ok + tally.shed + tally.other_5xx + tally.other
+    return OverloadRun(
+        label=label,
+        connections=connections,
+        seconds=seconds,
+        goodput=tally.ok / seconds,
+        shed=tally.shed,
+        shed_without_retry_after=tally.shed_without_retry_after,
+        other_5xx=tally.other_5xx,
+        other=tally.other,
+        timeouts=tally.timeouts,
+        connection_errors=tally.connection_errors,
+        answered=answered,
+        p50_ms=_percentile(tally.ok_latencies_ms, 0.50),
+        p99_ms=_percentile(tally.ok_latencies_ms, 0.99),
+    )
+
+
+@dataclass
+class Verdict:
+    scenario: str
+    base: OverloadRun
+    flood: OverloadRun
+    goodput_ratio: float
+    p99_ratio: float
+    timeout_share: float
+    met: bool
+    failures: list[str]
+
+
+def judge(scenario: str, base: OverloadRun, flood: OverloadRun) -> Verdict:
+    goodput_ratio = flood.goodput / base.goodput if base.goodput else 0.0
+    p99_ratio = flood.p99_ms / base.p99_ms if base.p99_ms else float("inf")
+    sent = flood.answered + flood.timeouts
+    timeout_share = flood.timeouts / sent if sent else 1.0
+    failures = []
+    if goodput_ratio < 0.9:
+        failures.append(f"goodput {goodput_ratio:.0%} of the 32-connection figure (< 90 %)")
+    if p99_ratio > 5:
+        failures.append(f"admitted p99 {p99_ratio:.1f} x the 32-connection p99 (> 5)")
+    if flood.other_5xx or base.other_5xx:
+        failures.append(f"{flood.other_5xx + base.other_5xx} 5xx other than 503")
+    if flood.shed_without_retry_after:
+        failures.append(f"{flood.shed_without_retry_after} 503 without Retry-After")
+    if timeout_share >= 0.01:
+        failures.append(f"client timeouts {timeout_share:.1%} (>= 1 %)")
+    return Verdict(scenario, base, flood, goodput_ratio, p99_ratio, timeout_share,
+                   not failures, failures)  # fmt: skip
+
+
+def measure(
+    env: dict[str, str], sample_ids: list[str], *, seconds: float, flood: int = 1000
+) -> list[Verdict]:
+    """Both scenarios against one API worker (its own server), each at 32 then `flood`
+    connections."""
+    verdicts = []
+    with Server.pagely(1, env) as server:
+        server.wait_until_up("/health/ready")
+        token = client.sign_in(server.url, "bench0@example.com")
+        client.read_each(server.url, sample_ids)
+        auth = {"Authorization": f"Bearer {token}"}
+        scenarios = {
+            "/auth/me": ["/api/v1/auth/me"],
+            "cached book, bearer": [f"/api/v1/books/{book_id}" for book_id in sample_ids],
+        }
+        for name, paths in scenarios.items():
+            run(f"{name} warm-up", server.url, paths, auth, connections=32, seconds=1)
+            base = run(f"{name} x32", server.url, paths, auth, connections=32, seconds=seconds)
+            flooded = run(
+                f"{name} x{flood}", server.url, paths, auth, connections=flood, seconds=seconds
+            )
+            verdicts.append(judge(name, base, flooded))
+            for one in (base, flooded):
+                print(
+                    f"  overload {one.label:<28} {one.goodput:>7.0f} 2xx/s  "
+                    f"p50 {one.p50_ms:6.2f} ms  p99 {one.p99_ms:7.2f} ms  503 {one.shed}  "
+                    f"other 5xx {one.other_5xx}  timeouts {one.timeouts}",
+                    flush=True,
+                )
+    return verdicts
+
+
+def summary(verdicts: list[Verdict]) -> list[str]:
+    lines = []
+    for v in verdicts:
+        state = "met" if v.met else "NOT met: " + "; ".join(v.failures)
+        lines.append(
+            f"overload, {v.scenario}: goodput {v.goodput_ratio:.0%} of x32, admitted p99 "
+            f"{v.p99_ratio:.1f} x, {v.flood.shed} shed (503), timeouts {v.timeout_share:.2%}: "
+            f"{state}"
+        )
+    return lines
+
+
+def as_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    return [asdict(v) for v in verdicts]
