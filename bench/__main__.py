@@ -6,6 +6,7 @@ same run do.
     python -m bench [--books 100000] [--duration 5] [--repeats 3] [--connections 32]
     python -m bench --scale          # scenarios 4, 5, 6 at 10k, 100k and 1M books
     python -m bench --smoke          # tiny catalog, 1 s per scenario (CI)
+    python -m bench --overload       # the overload scenario alone
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Options:
     workers: tuple[int, ...]
     scale: bool
     smoke: bool
+    overload: bool = False
 
     @property
     def load(self) -> Load:
@@ -83,6 +85,21 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
     )  # fmt: skip
 
 
+def bench_overload(options: Options, server_url: str, redis_url: str) -> None:
+    started = time.monotonic()
+    db_url = services.prepare(server_url, options.books)
+    env = services.environment(db_url, redis_url)
+    print("== overload (one worker; 32 connections, then 1,000)")
+    verdicts = overload.measure(env, services.sample_ids(db_url), seconds=options.duration * 2)
+    notes = overload.summary(verdicts)
+    for note in notes:
+        print(note)
+    report.write_results(
+        asdict(options), [], {}, notes, time.monotonic() - started,
+        extra={"overload": overload.as_json(verdicts)},
+    )  # fmt: skip
+
+
 def bench_scale(options: Options, server_url: str, redis_url: str) -> None:
     started = time.monotonic()
     sizes = scale.SMOKE_CATALOG_SIZES if options.smoke else scale.CATALOG_SIZES
@@ -104,6 +121,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--workers", default="1,2", help="worker counts, e.g. 1 or 1,2")
     parser.add_argument("--scale", action="store_true", help="10k / 100k / 1M books")
     parser.add_argument("--smoke", action="store_true", help="tiny and quick (CI)")
+    parser.add_argument("--overload", action="store_true", help="the overload scenario alone")
     args = parser.parse_args(argv)
     if args.smoke:
         args.books, args.duration, args.warmup, args.repeats = min(args.books, 2000), 1, 0, 1
@@ -116,6 +134,7 @@ def parse(argv: list[str] | None = None) -> Options:
         workers=tuple(int(w) for w in args.workers.split(",")),
         scale=args.scale,
         smoke=args.smoke,
+        overload=args.overload,
     )
 
 
@@ -127,6 +146,8 @@ def main() -> int:
     with services.postgres_and_redis() as (server_url, redis_url):
         if options.scale:
             bench_scale(options, server_url, redis_url)
+        elif options.overload:
+            bench_overload(options, server_url, redis_url)
         else:
             bench(options, server_url, redis_url)
     return 0

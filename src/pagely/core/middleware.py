@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pagely.core.context import request_id_var
 from pagely.core.errors import (
-    Overloaded,
     error_response,
     internal_error_response,
     overload_response,
@@ -30,6 +29,10 @@ access_log = structlog.get_logger("pagely.access")
 error_log = structlog.get_logger("pagely.errors")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SHED_BODY = (
+    b'{"success":false,"error":{"type":"overloaded","message":"The server is busy; retry '
+    b'shortly","details":[],"request_id":"%s"}}'
+)
 
 
 class _BodyTooLarge(HTTPException):
@@ -89,6 +92,8 @@ class EdgeMiddleware:
         self.app = app
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # one event loop per process: a plain counter is exact
+        self.shed = 0  # refused since the last `requests_shed` line
+        self._shed_logged_at = 0.0
         self.hosts = HostCheck(allowed_hosts)
         self.max_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
@@ -115,6 +120,10 @@ class EdgeMiddleware:
                 chunked = True
         if not request_id or not _VALID_REQUEST_ID.match(request_id):
             request_id = secrets.token_hex(16)
+        health = scope["path"].startswith("/health")
+        if self.in_flight >= self.max_in_flight and not health:
+            await self._shed(send, request_id, start)
+            return
         token = request_id_var.set(request_id)
         status = 500
         started = False
@@ -132,15 +141,11 @@ class EdgeMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        admitted = False
+        admitted = not health
+        if admitted:
+            self.in_flight += 1
         try:
             refusal = self._refusal(scope, host, length, header_bytes)
-            if refusal is None and not scope["path"].startswith("/health"):
-                if self.in_flight >= self.max_in_flight:
-                    refusal = overload_response(Overloaded())
-                else:
-                    admitted = True
-                    self.in_flight += 1
             if refusal is not None:
                 await refusal(scope, receive, send_wrapper)
             elif chunked or length is None or not length.isdigit():
@@ -186,6 +191,28 @@ class EdgeMiddleware:
                 fields["fast_path"] = True
             access_log.info("request", **fields)
             request_id_var.reset(token)
+
+    async def _shed(self, send: Send, request_id: str, start: float) -> None:
+        """503 `overloaded`, as cheaply as a response can be made: it is sent most when the
+        process is busiest, and every microsecond spent on it is taken from an admitted
+        request. No access-log line each (a summary at most once a second); Retry-After is 1
+        or 2 s at random, so refused clients do not all come back in the same instant."""
+        body = _SHED_BODY % request_id.encode()  # the id matched _VALID_REQUEST_ID: no escaping
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"2" if secrets.randbits(1) else b"1"),
+            *self.security.common,
+            (b"x-request-id", request_id.encode()),
+            (b"x-process-time", f"{time.perf_counter() - start:.6f}".encode()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged_at >= 1.0:
+            access_log.warning("requests_shed", count=self.shed, max_in_flight=self.max_in_flight)
+            self.shed, self._shed_logged_at = 0, now
 
     def _refusal(
         self, scope: Scope, host: str | None, length: bytes | None, header_bytes: int
