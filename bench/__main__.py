@@ -66,6 +66,7 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
         scenarios.sample_ids,
         seconds=options.duration * 2,
         flood=100 if options.smoke else 1000,
+        repeats=options.repeats,
     )
     two_workers = None
     if 2 in options.workers:
@@ -90,7 +91,9 @@ def bench_overload(options: Options, server_url: str, redis_url: str) -> None:
     db_url = services.prepare(server_url, options.books)
     env = services.environment(db_url, redis_url)
     print("== overload (one worker; 32 connections, then 1,000)")
-    verdicts = overload.measure(env, services.sample_ids(db_url), seconds=options.duration * 2)
+    verdicts = overload.measure(
+        env, services.sample_ids(db_url), seconds=options.duration * 2, repeats=options.repeats
+    )
     notes = overload.summary(verdicts)
     for note in notes:
         print(note)

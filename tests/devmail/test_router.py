@@ -113,3 +113,18 @@ async def test_mail_pages_answer_only_loopback_host_names(
             assert response.status_code == 404
             assert response.json()["error"]["type"] == "not_found"
             assert "t0k3n" not in response.text
+
+
+async def test_an_empty_directory_that_is_not_a_maildir_yet_is_an_empty_mailbox(
+    settings: Settings, tmp_path: Path
+) -> None:
+    maildir = tmp_path / "made-by-hand"
+    maildir.mkdir()  # no tmp/, new/, cur/ inside
+    app = create_app(
+        settings.model_copy(update={"environment": "development", "dev_mail_dir": str(maildir)})
+    )
+    async with LifespanManager(app), _loopback_client(app) as client:
+        listing = await client.get("/dev/mail.json")
+        page = await client.get("/dev/mail")
+    assert (listing.status_code, listing.json()) == (200, [])
+    assert page.status_code == 200

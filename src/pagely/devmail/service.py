@@ -4,6 +4,7 @@ mail pages, newest first."""
 from __future__ import annotations
 
 import mailbox
+import os
 import re
 from datetime import UTC, datetime
 from email.message import Message
@@ -16,6 +17,10 @@ _LINK = re.compile(r"""https?://[^\s"'<>]+[^\s"'<>.,;:!?)\]]""")
 
 
 def read_mailbox(directory: str) -> list[CapturedMail]:
+    # A directory that exists but is not a Maildir yet (an empty DEV_MAIL_DIR made by hand) is
+    # an empty mailbox, not an error: Maildir(create=True) only makes a missing directory.
+    for part in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(directory, part), exist_ok=True)
     box = mailbox.Maildir(directory, create=True)
     mails = []
     for key in list(box.iterkeys()):
