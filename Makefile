@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 BIN := .venv/bin
 TEST_WORKERS ?= auto
 
-.PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke migrate seed worker serve clean-dev
+.PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke chaos chaos-deps chaos-smoke migrate seed worker serve clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,17 @@ bench-scale: .venv/.synced bench-deps ## Scenarios 4-6 at 10k, 100k and 1M books
 bench-smoke: .venv/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario, and its scale path (CI)
 	$(BIN)/python -m bench --smoke --workers 1
 	$(BIN)/python -m bench --smoke --scale
+
+chaos-deps: ## Install HAProxy (the drills' load balancer) when it is missing
+	@command -v haproxy >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q haproxy; }
+
+chaos: .venv/.synced chaos-deps ## Fault drills under load, every fault with full holds (docs/reliability.md)
+	$(BIN)/python -m bench.chaos
+
+chaos-smoke: .venv/.synced chaos-deps ## The fault drills with short holds (CI); fails on any "must be 0"
+	$(BIN)/python -m bench.chaos --smoke
 
 browser-deps: ## Install Debian's Chromium for the browser tests when it is missing
 	@command -v chromium >/dev/null || { \

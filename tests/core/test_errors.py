@@ -11,6 +11,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, EmailStr
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from pagely.app import create_app
 from pagely.core.db import SessionDep
@@ -37,6 +38,23 @@ async def echo(body: ProbeBody) -> ProbeBody:
 @probe.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internals: password=hunter2")
+
+
+class _ShuttingDown(Exception):
+    """What asyncpg reports while PostgreSQL shuts down (CannotConnectNowError), as the
+    driver adapter hands it to SQLAlchemy: a plain DBAPI error with its SQLSTATE."""
+
+    sqlstate = "57P03"
+
+
+class _BadStatement(Exception):
+    sqlstate = "42601"  # a syntax error: a fault in the code, not an outage
+
+
+@probe.get("/db/{state}")
+async def db_error(state: str) -> None:
+    orig = _ShuttingDown() if state == "shutting-down" else _BadStatement()
+    raise DBAPIError("SELECT 1", None, orig)
 
 
 @probe.get("/conflict")
@@ -76,6 +94,19 @@ def assert_envelope(response: httpx.Response, status: int, type_: str) -> dict[s
     assert isinstance(body["error"]["message"], str)
     error: dict[str, object] = body["error"]
     return error
+
+
+async def test_a_database_that_is_shutting_down_is_a_503_not_a_500(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    """Found by `make chaos` during a PostgreSQL restart: the error class alone says nothing."""
+    down = await probe_client.get("/api/v1/_probe/db/shutting-down")
+    assert down.status_code == 503
+    assert down.headers["Retry-After"]
+    assert down.json()["error"]["type"] == "service_unavailable"
+    assert "database" in down.json()["error"]["message"]
+    broken = await probe_client.get("/api/v1/_probe/db/bad-statement")
+    assert broken.status_code == 500
 
 
 async def test_unknown_route_is_a_404_envelope(client: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar, cast
 import structlog
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import CursorResult, Result, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pagely.core.errors import is_connection_problem
 from pagely.settings import Settings
 
 T = TypeVar("T")
@@ -117,7 +118,7 @@ def connection_suspect(exc: BaseException) -> bool:
     broken socket): it is discarded, never reused, and nothing more is sent on it (a ROLLBACK
     to a server that does not answer would wait again)."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        return is_connection_problem(exc)
     return isinstance(exc, TimeoutError | OSError)
 
 

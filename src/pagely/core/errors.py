@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -224,13 +224,24 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return internal_error_response()
 
 
-def _is_connection_problem(exc: DBAPIError) -> bool:
-    return isinstance(exc, OperationalError) or exc.connection_invalidated
+# SQLSTATEs that mean "the server is not serving this connection": class 08 (connection
+# exceptions) and the operator's interventions (shutting down, starting up, crash recovery).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_connection_problem(exc: DBAPIError) -> bool:
+    """Whether a database error means the database cannot be reached or is not serving (a
+    503), rather than a fault in the statement (a 500). During a restart asyncpg reports
+    "the database system is shutting down" as a plain DBAPIError: only its SQLSTATE tells."""
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return True
+    state = str(getattr(exc.orig, "sqlstate", None) or "")
+    return state.startswith(_UNAVAILABLE_STATES)
 
 
 async def _db_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if _is_connection_problem(exc):
+    if is_connection_problem(exc):
         return await _dependency_down(request, exc)
     return await _unexpected(request, exc)
 

@@ -26,12 +26,15 @@ async def live() -> Liveness:
 @router.get(
     "/health/ready",
     operation_id="health_ready",
-    summary="Readiness: PostgreSQL, Redis and the Celery broker answer",
-    description="200 when every dependency answers within the service timeout, else 503 "
-    "naming the ones that do not: take the instance out of rotation until it recovers.",
+    summary="Readiness: PostgreSQL and Redis answer (and the Celery broker, reported)",
+    description="200 when PostgreSQL and Redis answer within the service timeout, else 503 "
+    "naming the ones that do not: take the instance out of rotation until it recovers. The "
+    "broker is checked too, but its loss only degrades the instance (`status: degraded`, "
+    "still 200): requests are served and their emails wait in the outbox until it returns, "
+    "so a broker outage never takes every API instance out of a load balancer.",
     responses={503: {"model": Readiness, "description": "A dependency is down"}},
 )
 async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     body = Readiness.of(await service.check_dependencies(engine, redis, settings))
-    status_code = 200 if body.status == "ok" else 503
+    status_code = 503 if body.status == "unavailable" else 200
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code)

@@ -15,8 +15,13 @@ class DependencyStatus(BaseModel):
     error: str | None = None
 
 
+# Without these the API cannot answer; without the others it still can (mail waits in the
+# outbox while the broker is away), so their loss degrades the instance but keeps it ready.
+REQUIRED = frozenset({"database", "redis"})
+
+
 class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, DependencyStatus]
 
     @classmethod
@@ -28,5 +33,10 @@ class Readiness(BaseModel):
             else DependencyStatus(status="down", error=error)
             for name, error in failures.items()
         }
-        healthy = all(error is None for error in failures.values())
-        return cls(status="ok" if healthy else "unavailable", checks=checks)
+        down = {name for name, error in failures.items() if error is not None}
+        status: Literal["ok", "degraded", "unavailable"] = "ok"
+        if down & REQUIRED:
+            status = "unavailable"
+        elif down:
+            status = "degraded"
+        return cls(status=status, checks=checks)

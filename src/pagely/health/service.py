@@ -58,4 +58,8 @@ def _connect_to_broker(url: str, timeout: float) -> None:
     with Connection(
         url, connect_timeout=timeout, transport_options={"socket_timeout": timeout}
     ) as conn:
-        conn.ensure_connection(max_retries=1, timeout=max(1, round(timeout)))
+        # One attempt, no sleeping between tries: a load balancer's health check waits for this
+        # answer, and a slow "down" is a failed check (the broker's loss must only degrade).
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=max(1, round(timeout))
+        )
