@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -71,6 +72,24 @@ def _swagger_journey(base: str) -> None:
     assert (me.status_code, me.json()["email"], me.json()["is_verified"]) == (200, email, True)
 
 
+def _send_test_email(env: dict[str, str], base: str, to: str) -> list[dict[str, Any]]:
+    """`pagely send-test-email` to `to`, then the mail page's messages once it shows there."""
+    queued = subprocess.run(
+        [sys.executable, "-m", "pagely.cli", "send-test-email", to],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    deadline = time.monotonic() + 30
+    while True:
+        mine: list[dict[str, Any]] = [
+            m for m in httpx.get(f"{base}/dev/mail.json").json() if m["to"] == [to]
+        ]
+        if mine:
+            return mine
+        assert time.monotonic() < deadline, f"the test email to {to} never reached the mail page"
+        time.sleep(0.2)
+
+
 def _worker_killed_and_restarted(
     proc: subprocess.Popen[bytes], env: dict[str, str], base: str, log_path: Path
 ) -> psutil.Process:
@@ -96,16 +115,7 @@ def _worker_killed_and_restarted(
         assert time.monotonic() < deadline, "the worker was not restarted"
         time.sleep(0.2)
     assert "worker exited with signal 9; restarting in 1 s" in log_path.read_text()
-    queued = subprocess.run(
-        [sys.executable, "-m", "pagely.cli", "send-test-email", "after-restart@example.com"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert queued.returncode == 0, queued.stderr
-    deadline = time.monotonic() + 30
-    while not any(m["to"] == ["after-restart@example.com"]
-                  for m in httpx.get(f"{base}/dev/mail.json").json()):  # fmt: skip
-        assert time.monotonic() < deadline, "the restarted worker delivered nothing"
-        time.sleep(0.2)
+    _send_test_email(env, base, "after-restart@example.com")  # the new worker delivers it
     [new_worker] = fresh
     return new_worker
 
@@ -139,15 +149,7 @@ def test_run_serves_the_api_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None
             assert any(role in command for command in commands), role
 
         # A message enqueued through the outbox shows on the mail page within seconds.
-        queued = subprocess.run(
-            [sys.executable, "-m", "pagely.cli", "send-test-email", "dev@example.com"],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert queued.returncode == 0, queued.stderr
-        deadline = time.monotonic() + 15
-        while not (mail := httpx.get(f"{base}/dev/mail.json").json()):
-            assert time.monotonic() < deadline, "the test email never reached the mail page"
-            time.sleep(0.2)
+        mail = _send_test_email(env, base, "dev@example.com")
         assert mail[0]["to"] == ["dev@example.com"]
         assert mail[0]["subject"] == "Pagely test message"
 
