@@ -15,12 +15,14 @@ requests left unanswered past the client timeout. The targets (docs/performance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import uvloop
 
 from bench import client
@@ -56,6 +58,7 @@ class OverloadRun:
     answered: int
     p50_ms: float
     p99_ms: float
+    server_cpu: float = 0.0  # the API's CPU seconds per second of the run (1.0: one core)
 
 
 def _request(host: str, path: str, headers: dict[str, str]) -> bytes:
@@ -150,6 +153,18 @@ async def _load(
     return tally
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def run(
     label: str,
     url: str,
@@ -159,11 +174,14 @@ def run(
     connections: int,
     seconds: float,
     polite: bool = True,
+    server_pid: int | None = None,
 ) -> OverloadRun:
+    cpu_before = _cpu_seconds(server_pid)
     # uvloop: the client shares the machine's cores with the server and PostgreSQL, so the
     # cheaper it is, the less it disturbs what it measures.
     tally = uvloop.run(_load(url, paths, headers, connections, seconds, polite))
     answered = tally.ok + tally.shed + tally.other_5xx + tally.other
+    cpu = (_cpu_seconds(server_pid) - cpu_before) / seconds
     return OverloadRun(
         label=label,
         connections=connections,
@@ -178,6 +196,7 @@ def run(
         answered=answered,
         p50_ms=_percentile(tally.ok_latencies_ms, 0.50),
         p99_ms=_percentile(tally.ok_latencies_ms, 0.99),
+        server_cpu=round(cpu, 2),
     )
 
 
@@ -247,7 +266,15 @@ def measure(
             bases, floods = [], []
             for _ in range(repeats):
                 bases.append(
-                    run(f"{name} x32", server.url, paths, auth, connections=32, seconds=seconds)
+                    run(
+                        f"{name} x32",
+                        server.url,
+                        paths,
+                        auth,
+                        connections=32,
+                        seconds=seconds,
+                        server_pid=server.process.pid,
+                    )
                 )
                 floods.append(
                     run(
@@ -257,19 +284,21 @@ def measure(
                         auth,
                         connections=flood,
                         seconds=seconds,
+                        server_pid=server.process.pid,
                     )
                 )
             base, flooded = _median_run(bases), _median_run(floods)
             verdicts.append(judge(name, base, flooded))
             rude = run(
                 f"{name} x{flood}, no backoff", server.url, paths, auth,
-                connections=flood, seconds=seconds, polite=False,
+                connections=flood, seconds=seconds, polite=False, server_pid=server.process.pid,
             )  # fmt: skip
             for one in (base, flooded, rude):
                 print(
                     f"  overload {one.label:<28} {one.goodput:>7.0f} 2xx/s  "
                     f"p50 {one.p50_ms:6.2f} ms  p99 {one.p99_ms:7.2f} ms  503 {one.shed}  "
-                    f"other 5xx {one.other_5xx}  timeouts {one.timeouts}",
+                    f"other 5xx {one.other_5xx}  timeouts {one.timeouts}  "
+                    f"API CPU {one.server_cpu:.2f}",
                     flush=True,
                 )
     return verdicts

@@ -29,6 +29,8 @@ access_log = structlog.get_logger("pagely.access")
 error_log = structlog.get_logger("pagely.errors")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_RETRY_AFTER = 8
+_RETRY_AFTER = [str(seconds).encode() for seconds in range(1, _MAX_RETRY_AFTER + 1)]
 _SHED_BODY = (
     b'{"success":false,"error":{"type":"overloaded","message":"The server is busy; retry '
     b'shortly","details":[],"request_id":"%s"}}'
@@ -94,6 +96,7 @@ class EdgeMiddleware:
         self.in_flight = 0  # one event loop per process: a plain counter is exact
         self.shed = 0  # refused since the last `requests_shed` line
         self._shed_logged_at = 0.0
+        self._shed_per_second = 0.0  # over the last such window
         self.hosts = HostCheck(allowed_hosts)
         self.max_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
@@ -195,24 +198,30 @@ class EdgeMiddleware:
     async def _shed(self, send: Send, request_id: str, start: float) -> None:
         """503 `overloaded`, as cheaply as a response can be made: it is sent most when the
         process is busiest, and every microsecond spent on it is taken from an admitted
-        request. No access-log line each (a summary at most once a second); Retry-After is 1
-        or 2 s at random, so refused clients do not all come back in the same instant."""
+        request. No access-log line each (a summary at most once a second).
+
+        Retry-After is drawn at random, so refused clients do not all come back in the same
+        instant: from 1-2 s when a few are refused up to 1-8 s when many are (one more second
+        of spread per `max_in_flight` refusals a second). The harder the process is pushed,
+        the fewer refusals it has to spend its time on."""
+        self.shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged_at >= 1.0:
+            self._shed_per_second = self.shed / (now - self._shed_logged_at)
+            access_log.warning("requests_shed", count=self.shed, max_in_flight=self.max_in_flight)
+            self.shed, self._shed_logged_at = 0, now
+        spread = min(_MAX_RETRY_AFTER, 2 + int(self._shed_per_second) // self.max_in_flight)
         body = _SHED_BODY % request_id.encode()  # the id matched _VALID_REQUEST_ID: no escaping
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", b"2" if secrets.randbits(1) else b"1"),
+            (b"retry-after", _RETRY_AFTER[secrets.randbelow(spread)]),
             *self.security.common,
             (b"x-request-id", request_id.encode()),
             (b"x-process-time", f"{time.perf_counter() - start:.6f}".encode()),
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self.shed += 1
-        now = time.monotonic()
-        if now - self._shed_logged_at >= 1.0:
-            access_log.warning("requests_shed", count=self.shed, max_in_flight=self.max_in_flight)
-            self.shed, self._shed_logged_at = 0, now
 
     def _refusal(
         self, scope: Scope, host: str | None, length: bytes | None, header_bytes: int
