@@ -35,12 +35,12 @@ Work = Callable[[AsyncSession], Awaitable[None]]
 
 
 def create_engine(
-    settings: Settings, *, database_url: str | None = None, command_timeout: float | None = None
+    settings: Settings, *, database_url: str | None = None, long_statements: bool = False
 ) -> AsyncEngine:
-    """The pool of one process. A statement that gets no answer within `command_timeout`
-    (SERVICE_TIMEOUT_SECONDS unless given: a hung or unreachable server) raises TimeoutError,
-    a 503, and its connection is discarded rather than reused (`transaction`, `reading`);
-    PostgreSQL's own statement_timeout still ends long statements on the server."""
+    """The pool of one process. A statement that gets no answer within SERVICE_TIMEOUT_SECONDS
+    (a hung or unreachable server) raises TimeoutError, a 503, and its connection is discarded
+    rather than reused (`transaction`, `reading`). With `long_statements` (bulk work: the CSV
+    import, the demo seed) only PostgreSQL's statement_timeout bounds a statement."""
     url = database_url or settings.require("database_url")
     timeout = settings.service_timeout_seconds
     engine = create_async_engine(
@@ -55,7 +55,9 @@ def create_engine(
         pool_timeout=timeout,
         connect_args={
             "timeout": timeout,
-            "command_timeout": command_timeout or timeout,
+            "command_timeout": (
+                (settings.db_statement_timeout_ms / 1000 or None) if long_statements else timeout
+            ),
             "server_settings": {
                 "application_name": "pagely",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
@@ -224,8 +226,10 @@ async def run_in_transaction(
     *,
     info: dict[str, Any] | None = None,
 ) -> T:
-    """For scripts and the CLI: one engine, one transaction, committed when `work` succeeds."""
-    engine = create_engine(settings)
+    """For scripts and the CLI: one engine, one transaction, committed when `work` succeeds.
+    Bulk work (the demo seed) may run long: the server's statement_timeout bounds it, not
+    the request-sized SERVICE_TIMEOUT_SECONDS."""
+    engine = create_engine(settings, long_statements=True)
     try:
         async with transaction(create_sessionmaker(engine, info=info)) as session:
             return await work(session)

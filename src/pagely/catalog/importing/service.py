@@ -86,11 +86,7 @@ async def run_import(
     on_progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """For the CLI: an engine of its own for the length of the import."""
-    # Bulk statements may run long: the server's statement_timeout bounds them, not the
-    # request-sized SERVICE_TIMEOUT_SECONDS.
-    engine = create_engine(
-        settings, command_timeout=settings.db_statement_timeout_ms / 1000 or None
-    )
+    engine = create_engine(settings, long_statements=True)  # bulk statements may run long
     try:
         return await import_catalog(
             create_sessionmaker(engine),
