@@ -283,11 +283,6 @@ def faults(stack: Stack, *, smoke: bool) -> list[Fault]:
 
         return act
 
-    def pg_restart() -> None:
-        # -l: the new server must not inherit this process's pipes (pg_ctl would never return)
-        stack.pg._run("pg_ctl", "-D", str(stack.pg.datadir), "-l", str(stack.pg.logfile),
-                      "restart", "-m", "fast", "-w", "-o", f"-p {stack.pg.port}")  # fmt: skip
-
     def pg_pause() -> None:
         paused[:] = stack.pg_processes()
         _signal_all(paused, signal.SIGSTOP)
@@ -313,7 +308,7 @@ def faults(stack: Stack, *, smoke: bool) -> list[Fault]:
     return [
         Fault("kill -9 of an API process", kill("api-1"), nothing, 0),
         Fault("kill -9 of a worker mid-send", kill("worker-1"), nothing, 0),
-        Fault("PostgreSQL restart (fast)", pg_restart, nothing, 0),
+        Fault("PostgreSQL restart (fast)", stack.pg.restart, nothing, 0),
         Fault(f"PostgreSQL paused {pause:g} s", pg_pause, pg_resume, pause),
         Fault("Redis restart", redis_restart, nothing, 0),
         Fault(f"Redis paused {pause:g} s", redis_pause, redis_resume, pause),

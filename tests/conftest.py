@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from pagely.app import create_app
+from pagely.core.clock import clock
 from pagely.core.resources import Resources
 from pagely.devtools.dbadmin import create_database, drop_database
 from pagely.devtools.dbadmin import database_url as database_url_for
@@ -156,6 +157,14 @@ async def db_cleaner(settings: Settings) -> AsyncIterator[Resources]:
     cleaner = create_resources(settings)
     yield cleaner
     await cleaner.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_time() -> Iterator[None]:
+    """Every test starts on the real clock, whatever the one before it advanced."""
+    clock.reset()
+    yield
+    clock.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ cache's breaker taking local congestion for a Redis outage."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import cast
 
@@ -67,9 +68,16 @@ async def test_requests_beyond_the_in_flight_bound_are_shed_at_once(
             assert after.status_code == 200
 
 
+def _overloaded_resources(caplog: pytest.LogCaptureFixture) -> set[str]:
+    """The pools the `overloaded` log lines name."""
+    return {r.msg["resource"] for r in caplog.records
+            if isinstance(r.msg, dict) and r.msg.get("event") == "overloaded"}  # fmt: skip
+
+
 async def test_an_exhausted_database_pool_is_a_503_never_a_500(
-    settings: Settings, resources: Resources
+    settings: Settings, resources: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)
     user = await make_user(resources)
     async with app_client(
         settings, db_pool_size=1, db_max_overflow=0, service_timeout_seconds=0.3
@@ -82,11 +90,13 @@ async def test_an_exhausted_database_pool_is_a_503_never_a_500(
             listed = await client.get("/api/v1/books", params={"q": "anything"})
             assert _is_overloaded(listed), listed.text
         assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 200
+    assert _overloaded_resources(caplog) == {"database pool"}  # the log names what ran out
 
 
 async def test_an_exhausted_redis_pool_is_a_503_and_does_not_trip_the_cache(
-    settings: Settings, resources: Resources
+    settings: Settings, resources: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)
     user = await make_user(resources)
     async with app_client(settings, redis_max_connections=1, service_timeout_seconds=0.3) as client:
         headers = bearer((await sign_in(client, user.email))["access_token"])
@@ -103,6 +113,9 @@ async def test_an_exhausted_redis_pool_is_a_503_and_does_not_trip_the_cache(
         finally:
             await pool.release(held)
         assert app_resources.cache.readable  # congestion is not an outage
+        assert _overloaded_resources(caplog) == {"redis pool"}
+        logged = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+        assert not [e for e in logged if e.get("event") == "cache_unavailable"]
         again = await client.get(book)
         assert again.status_code == 200
         assert again.headers["ETag"] == created.headers["ETag"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,13 +22,6 @@ from pagely.settings import Settings
 from tests.fixtures.accounts import bearer, make_user, sign_in
 
 PASSWORD = "a-good-long-password"
-
-
-@pytest.fixture(autouse=True)
-def _real_time() -> Iterator[None]:
-    clock.reset()
-    yield
-    clock.reset()
 
 
 async def _emails(resources: Resources, template: str | None = None) -> list[dict[str, Any]]:

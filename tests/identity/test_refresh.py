@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +20,6 @@ from tests.fixtures.apps import app_client
 
 REFRESH = "/api/v1/auth/refresh-token"
 PASSWORD = "a-good-long-password"
-
-
-@pytest.fixture(autouse=True)
-def _real_time() -> Iterator[None]:
-    clock.reset()
-    yield
-    clock.reset()
 
 
 async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:

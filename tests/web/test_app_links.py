@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -28,13 +27,6 @@ CONFIGURED = {
     "android_app_package": PACKAGE,
     "android_cert_fingerprints": [FINGERPRINT, OTHER_FINGERPRINT],
 }
-
-
-@pytest.fixture(autouse=True)
-def _real_time() -> Iterator[None]:
-    clock.reset()
-    yield
-    clock.reset()
 
 
 def _assert_json(response: httpx.Response) -> None:

@@ -215,9 +215,10 @@ def OwnerOr(permission: Permission) -> Any:  # noqa: N802 - reads as a type
     anything when their role grants `permission` (403 otherwise, from the service)."""
 
     @declares(Access(Level.owner_or, permission))
-    async def actor(principal: Annotated[Principal, Depends(current_principal)]) -> Actor:
-        if not principal.user.is_verified:
-            raise EmailNotVerified()
+    async def actor(
+        principal: Annotated[Principal, Depends(current_principal)],
+        _: Annotated[User, Depends(verified_user)],  # the same principal, checked verified
+    ) -> Actor:
         return Actor(principal.user, permission, permission in principal.permissions)
 
     return Depends(actor)

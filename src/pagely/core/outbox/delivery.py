@@ -62,6 +62,20 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter
 
 
+class WorkerLost(Exception):
+    """Every attempt so far ended without a result: its worker died mid-send."""
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """What one delivery committed, to count and log once it has."""
+
+    outcome: Outcome
+    template: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
 async def deliver(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -71,14 +85,43 @@ async def deliver(
     """Send one message, once: count the attempt, render it, hand it to SMTP and record the
     result. `redis` holds the delivery counters."""
     started = await _start_attempt(sessionmaker, settings, outbox_id)
-    if isinstance(started, Outcome):
-        if started.status == "failed":
-            await metrics.increment(redis, metrics.OUTBOX_FAILED)
-        return started
+    if isinstance(started, int):
+        settled = await _send(sessionmaker, settings, outbox_id, started)
+    else:
+        settled = started
+    await _report(redis, outbox_id, settled)
+    return settled.outcome
+
+
+async def _start_attempt(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, outbox_id: uuid.UUID
+) -> int | _Settled:
+    """Count one more attempt, committed before anything is sent: the attempt's number, or
+    what was settled instead. A pending message whose every attempt so far ended without a
+    result (the worker died mid-send) is failed once they are used up."""
     async with transaction(sessionmaker) as session:
         row = await queries.lock(session, outbox_id)
-        if row is None or row.status != OutboxStatus.pending or row.attempts != started:
-            return Outcome("skipped")  # sent meanwhile, or another delivery took a later turn
+        if row is None or row.status != OutboxStatus.pending:
+            return _Settled(Outcome("skipped"))
+        if row.attempts < settings.outbox_max_attempts:
+            row.attempts += 1
+            return row.attempts
+        outcome = _fail(row, WorkerLost(f"no attempt of {row.attempts} finished"))
+        return _Settled(outcome, row.payload.get("template"), row.attempts, row.last_error)
+
+
+async def _send(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    outbox_id: uuid.UUID,
+    attempt: int,
+) -> _Settled:
+    """Attempt number `attempt`, under the row's lock until its result is committed."""
+    async with transaction(sessionmaker) as session:
+        row = await queries.lock(session, outbox_id)
+        if row is None or row.status != OutboxStatus.pending or row.attempts != attempt:
+            # Sent meanwhile, or another delivery took a later turn.
+            return _Settled(Outcome("skipped"))
         try:
             message = build_message(
                 settings,
@@ -102,44 +145,24 @@ async def deliver(
             row.sent_at = utcnow()
             row.last_error = None
             outcome = Outcome("sent")
-        template, attempts, error = row.payload.get("template"), row.attempts, row.last_error
-    # Committed: now count it and say so (never the recipient, the context or a link).
-    fields = {"outbox_id": str(outbox_id), "template": template, "attempt": attempts}
+        return _Settled(outcome, row.payload.get("template"), row.attempts, row.last_error)
+
+
+async def _report(redis: Redis, outbox_id: uuid.UUID, settled: _Settled) -> None:
+    """Committed: now count it and say so (never the recipient, the context or a link)."""
+    outcome = settled.outcome
+    fields = {"outbox_id": str(outbox_id), "template": settled.template,
+              "attempt": settled.attempts}  # fmt: skip
     if outcome.status == "sent":
         await metrics.increment(redis, metrics.OUTBOX_SENT)
         log.info("email_sent", **fields)
     elif outcome.status == "retry":
         await metrics.increment(redis, metrics.OUTBOX_RETRIED)
         log.warning("email_retry", **fields, retry_in=round(outcome.retry_in or 0, 2),
-                    error=_error_kind(error))  # fmt: skip
-    else:
+                    error=_error_kind(settled.error))  # fmt: skip
+    elif outcome.status == "failed":
         await metrics.increment(redis, metrics.OUTBOX_FAILED)
-        log.error("email_failed", **fields, error=_error_kind(error))
-    return outcome
-
-
-async def _start_attempt(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, outbox_id: uuid.UUID
-) -> int | Outcome:
-    """Count one more attempt, committed before anything is sent: the attempt's number, or
-    the outcome when there is nothing to send. A pending message whose every attempt so far
-    ended without a result (the worker died mid-send) is failed once they are used up."""
-    async with transaction(sessionmaker) as session:
-        row = await queries.lock(session, outbox_id)
-        if row is None or row.status != OutboxStatus.pending:
-            return Outcome("skipped")
-        if row.attempts >= settings.outbox_max_attempts:
-            row.status = OutboxStatus.failed
-            row.failed_at = utcnow()
-            row.last_error = f"WorkerLost: no attempt of {row.attempts} finished"
-            template = row.payload.get("template")
-            attempts = row.attempts
-        else:
-            row.attempts += 1
-            return row.attempts
-    log.error("email_failed", outbox_id=str(outbox_id), template=template, attempt=attempts,
-              error="WorkerLost")  # fmt: skip
-    return Outcome("failed")
+        log.error("email_failed", **fields, error=_error_kind(settled.error))
 
 
 def _fail(row: OutboxMessage, exc: BaseException) -> Outcome:
