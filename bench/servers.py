@@ -30,6 +30,8 @@ _UVICORN_SETTINGS = (
     "--http",
     "httptools",
     "--no-access-log",
+    "--timeout-keep-alive",
+    "30",  # as `pagely serve` (KEEP_ALIVE_SECONDS)
     "--log-level",
     "warning",
 )

@@ -3,6 +3,7 @@ every process-wide resource."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from pagely.admin.metrics_router import router as metrics_router
 from pagely.admin.router import router as outbox_router
 from pagely.catalog.books.fastpath import BookReadFastPath
 from pagely.catalog.books.router import router as books_router
@@ -20,6 +22,7 @@ from pagely.catalog.tags.router import router as tags_router
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
+from pagely.core.telemetry import TracedRequests, configure_tracing
 from pagely.core.templating import STATIC_DIR
 from pagely.health.router import router as health_router
 from pagely.identity.roles_router import router as roles_router
@@ -36,6 +39,7 @@ from pagely.worker.celery import create_resources
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    tracing = configure_tracing("pagely-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # it, which was the p99 of cheap requests (see docs/performance.md).
             gc.collect()
             gc.freeze()
+            sampler = asyncio.create_task(resources.sample_pools_forever())
             yield
+            sampler.cancel()
         finally:
             gc.unfreeze()
             await resources.close()
@@ -82,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=settings.api_prefix)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.environment == "development" and settings.dev_mail_dir:
@@ -93,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # response, the generic 500 included, carries its headers to a browser client.
     if settings.catalog_fast_path:
         app.add_middleware(BookReadFastPath, prefix=settings.api_prefix)
+    if tracing:  # inside the edge: a refused request costs no span
+        app.add_middleware(TracedRequests)
     app.add_middleware(
         EdgeMiddleware,
         allowed_hosts=settings.allowed_hosts,

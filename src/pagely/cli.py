@@ -227,6 +227,25 @@ def proxy_options(settings: Settings) -> ProxyOptions:
     return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
 
 
+@contextlib.contextmanager
+def _metrics_shared(shared: bool) -> Iterator[None]:
+    """For a command whose processes all record metrics: one directory they add up through
+    (PROMETHEUS_MULTIPROC_DIR, else a new one, removed after). A directory set in the
+    environment is prepared (created, emptied) even for one process."""
+    from pagely.core import metrics
+
+    chosen = os.environ.get(metrics.MULTIPROC_VARIABLE)
+    if not shared and not chosen:
+        yield
+        return
+    directory = metrics.multiprocess_directory(chosen)
+    try:
+        yield
+    finally:
+        if chosen is None:
+            metrics.remove_directory(directory)
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: HOST).")] = None,
@@ -236,7 +255,7 @@ def serve(
     """Serve the API with uvicorn (production settings: no reload, uvloop, httptools)."""
     import uvicorn
 
-    with services() as settings:
+    with services() as settings, _metrics_shared(workers > 1):
         # Fail here with one line rather than a traceback from inside uvicorn's lifespan.
         asyncio.run(create_resources(settings).check_reachable())
         uvicorn.run(
@@ -251,6 +270,7 @@ def serve(
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=settings.keep_alive_seconds,
             **proxy_options(settings),
         )
 
@@ -269,13 +289,24 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker (email delivery, the outbox sweep)."""
+    from prometheus_client import start_http_server
+
     from pagely.core.logging import configure_logging
+    from pagely.core.metrics import worker_registry
+    from pagely.core.telemetry import configure_tracing, instrument_celery
     from pagely.worker.celery import create_celery_app
 
-    with services() as settings:
+    with contextlib.ExitStack() as stack:
+        settings = stack.enter_context(services())
         if not settings.is_dev_or_test:
             settings.require("smtp_host")
         configure_logging(settings.log_level, json=settings.log_json)
+        if configure_tracing("pagely-worker"):
+            instrument_celery()
+        if settings.worker_metrics_port:
+            stack.enter_context(_metrics_shared(True))
+            start_http_server(settings.worker_metrics_port, settings.worker_metrics_host,
+                              registry=worker_registry())  # fmt: skip
         argv = [
             "worker",
             f"--concurrency={concurrency}",
@@ -296,10 +327,13 @@ def worker(
 def beat_command() -> None:
     """Run the periodic scheduler (the outbox sweep). Run exactly one per deployment."""
     from pagely.core.logging import configure_logging
+    from pagely.core.telemetry import configure_tracing, instrument_celery
     from pagely.worker.celery import create_celery_app
 
     with services(smtp=False) as settings:
         configure_logging(settings.log_level, json=settings.log_json)
+        if configure_tracing("pagely-beat"):
+            instrument_celery()
         create_celery_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from functools import lru_cache
@@ -111,6 +112,12 @@ class Settings(BaseSettings):
     rate_limit_refresh_session: str = "60/hour"
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: the peer address.
     trusted_proxies: CsvList = Field(default_factory=list)
+    # Who may read /metrics (the caller's address as rate limits see it: TRUSTED_PROXIES
+    # apply), comma-separated IPs or CIDRs.
+    metrics_allow_from: CsvList = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # A worker's own metrics server (its pool's task metrics) on this port; 0: none.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     public_base_url: str = "http://127.0.0.1:8000"
     app_scheme: str = "pagely"
     # App links: /.well-known/apple-app-site-association and /.well-known/assetlinks.json let
@@ -120,6 +127,16 @@ class Settings(BaseSettings):
     ios_app_ids: CsvList = Field(default_factory=list)
     android_app_package: str | None = None
     android_cert_fingerprints: CsvList = Field(default_factory=list)
+
+    @field_validator("metrics_allow_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return value
 
     @field_validator("ios_app_ids", "android_cert_fingerprints", mode="before")
     @classmethod
@@ -160,6 +177,11 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # An idle keep-alive connection is closed after this long. Longer than the longest
+    # Retry-After a refusal sends (8 s), so a client that waits as told comes back on its
+    # open connection instead of paying for a new one; and longer than the idle timeout of
+    # the load balancer in front, so the balancer, never the server, closes first.
+    keep_alive_seconds: int = Field(default=30, ge=1)
     cors_origins: CsvList = Field(default_factory=list)
     allowed_hosts: CsvList = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -179,8 +201,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("cors_origins", "allowed_hosts", "trusted_proxies",
-                        "CORS_ORIGINS", "ALLOWED_HOSTS", "TRUSTED_PROXIES"):  # fmt: skip
+            for key in ("cors_origins", "allowed_hosts", "trusted_proxies", "metrics_allow_from",
+                        "CORS_ORIGINS", "ALLOWED_HOSTS", "TRUSTED_PROXIES",
+                        "METRICS_ALLOW_FROM"):  # fmt: skip
                 if key in data:
                     data[key] = _split_csv(data[key])
         return data

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pagely.core.outbox.queries import OUTBOX
 from pagely.core.pagination import created_cursor, decode_created_cursor, paginate
@@ -46,3 +47,23 @@ async def page(
         statement = statement.where(tuple_(OUTBOX.c.created_at, OUTBOX.c.id) < tuple_(*after))
     statement = statement.order_by(OUTBOX.c.created_at.desc(), OUTBOX.c.id.desc()).limit(limit + 1)
     return paginate((await session.scalars(statement)).all(), limit, created_cursor)
+
+
+async def outbox_gauges(conn: AsyncConnection) -> tuple[int, int, datetime | None]:
+    """(pending, failed, the oldest pending message's created_at), each through the
+    (status, created_at) index: a scrape never scans the table."""
+
+    def count(status: OutboxStatus) -> Any:
+        return select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status == status)
+
+    oldest = select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == OutboxStatus.pending)
+    row = (
+        await conn.execute(
+            select(
+                count(OutboxStatus.pending).scalar_subquery(),
+                count(OutboxStatus.failed).scalar_subquery(),
+                oldest.scalar_subquery(),
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1]), row[2]

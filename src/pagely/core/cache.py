@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from pagely.core import metrics
 from pagely.core.errors import Overloaded
 
 log = structlog.get_logger("pagely.cache")
@@ -72,6 +73,8 @@ class VersionedCache:
 
     @staticmethod
     def _down(action: str, exc: Exception) -> None:
+        if not isinstance(exc, Overloaded):  # a local pool wait, not Redis failing
+            metrics.redis_error("cache")
         log.warning("cache_unavailable", action=action, error=type(exc).__name__)
 
     # --- versioned entries ----------------------------------------------------------------

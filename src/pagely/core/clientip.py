@@ -39,3 +39,8 @@ def client_ip(request: Request, trusted_proxies: list[str]) -> str:
         if not _trusted(address, networks):
             return address
     return forwarded[0] if forwarded else peer
+
+
+def within(address: str, allowed: list[str]) -> bool:
+    """Whether `address` is in one of the `allowed` IPs or networks."""
+    return _trusted(address, _networks(tuple(allowed)))

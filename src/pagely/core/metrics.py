@@ -1,12 +1,160 @@
-"""Counters shared by every process (API workers, Celery workers), kept in one Redis hash so
-the metrics endpoint can expose totals whichever process did the work."""
+"""Prometheus metrics, and the delivery counters kept in Redis.
+
+The Prometheus metrics live in the process that records them. With several processes (API
+workers under one `pagely serve`, a worker's pool) `prometheus_client` runs in multiprocess
+mode: `PROMETHEUS_MULTIPROC_DIR` names a directory every process of the group writes to,
+set before this module is imported (`pagely serve` and `pagely worker` do it,
+`multiprocess_directory`), and a scrape adds them up (`exposition`).
+
+The delivery counters (emails sent, retried, failed) are kept in one Redis hash as well, so
+the admin API and every API process's `/metrics` show the totals whichever worker did the
+work."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
 import structlog
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import Metric
+from prometheus_client.registry import REGISTRY, Collector
 from redis.asyncio import Redis
 
 log = structlog.get_logger("pagely.metrics")
+
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+# --- HTTP (core.middleware.EdgeMiddleware) ------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "pagely_http_requests",
+    "HTTP requests answered, by route template (never the raw path), method and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "pagely_http_request_duration_seconds",
+    "Time from a request's arrival to its last byte, by route template and method.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REQUESTS_SHED = Counter(
+    "pagely_requests_shed", "Requests refused by admission control (503 overloaded)."
+)
+UNMATCHED_ROUTE = "unmatched"  # the route label of a request no route took (a 404)
+
+# --- pools (sampled by the API process, core.resources) --------------------------------
+
+DB_POOL_IN_USE = Gauge(
+    "pagely_db_pool_in_use", "PostgreSQL connections checked out.", multiprocess_mode="livesum"
+)
+DB_POOL_WAITING = Gauge(
+    "pagely_db_pool_waiting",
+    "Requests waiting for a PostgreSQL connection.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_SIZE = Gauge(
+    "pagely_db_pool_size", "PostgreSQL connections a pool may hold.", multiprocess_mode="livesum"
+)
+REDIS_POOL_IN_USE = Gauge(
+    "pagely_redis_pool_in_use", "Redis connections checked out.", multiprocess_mode="livesum"
+)
+
+# --- dependencies and security ----------------------------------------------------------
+
+REDIS_ERRORS = Counter(
+    "pagely_redis_errors",
+    "Redis commands that failed, by what they were for (denylist, cache, rate_limit).",
+    ["use"],
+)
+SIGNIN_FAILURES = Counter("pagely_signin_failures", "Sign-ins refused for wrong credentials.")
+RATE_LIMITED = Counter(
+    "pagely_rate_limited", "Requests refused by a rate limit (429), by limit.", ["limit"]
+)
+
+# --- the worker (pagely.worker) -------------------------------------------------------
+
+TASK_DURATION = Histogram(
+    "pagely_task_duration_seconds",
+    "Celery task run time in the worker, by task and outcome.",
+    ["task", "outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
+def redis_error(use: str) -> None:
+    REDIS_ERRORS.labels(use).inc()
+
+
+def multiprocess_directory(path: str | None = None) -> Path:
+    """For a command that starts a group of processes: the directory they share (`path`, or
+    PROMETHEUS_MULTIPROC_DIR, or a new one), emptied of an earlier run's files and set in the
+    environment, which the processes inherit. Call it before anything imports this module
+    in the processes that record."""
+    chosen = (
+        path or os.environ.get(MULTIPROC_VARIABLE) or tempfile.mkdtemp(prefix="pagely-metrics-")
+    )
+    directory = Path(chosen)
+    if directory.exists():
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_VARIABLE] = str(directory)
+    # This process imported the library already: what it records from now on (every labelled
+    # series, created at first use, as in a worker's pool processes) goes to the directory.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    return directory
+
+
+def remove_directory(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_VARIABLE))
+
+
+class _Fixed(Collector):
+    """Families computed before the scrape (they need async I/O; collectors are sync)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def exposition(extra: Iterable[Metric] = ()) -> bytes:
+    """The text exposition: every process of the group (multiprocess mode) or this one,
+    plus `extra`, the families read at scrape time (the outbox, the dependencies)."""
+    fixed = CollectorRegistry()
+    fixed.register(_Fixed(extra))
+    return generate_latest(worker_registry()) + generate_latest(fixed)
+
+
+def worker_registry() -> CollectorRegistry:
+    """The recorded metrics: every process of the group, summed (multiprocess mode), or
+    this process's own. A worker's metrics server shows this."""
+    registry = CollectorRegistry()
+    if multiprocess_mode():
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    return registry
+
+
+# --- the delivery counters in Redis ---------------------------------------------------
 
 COUNTERS_KEY = "pagely:metrics:counters"
 

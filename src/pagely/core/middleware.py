@@ -23,11 +23,15 @@ from pagely.core.errors import (
     internal_error_response,
     overload_response,
 )
+from pagely.core.metrics import HTTP_DURATION, HTTP_REQUESTS, REQUESTS_SHED, UNMATCHED_ROUTE
 from pagely.core.security_headers import SecurityHeaders
 
 access_log = structlog.get_logger("pagely.access")
 error_log = structlog.get_logger("pagely.errors")
 
+# Paths of probes and scrapers: never shed, never refused for their Host.
+_PROBES = ("/health", "/metrics")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_RETRY_AFTER = 8
 _RETRY_AFTER = [str(seconds).encode() for seconds in range(1, _MAX_RETRY_AFTER + 1)]
@@ -68,9 +72,11 @@ class EdgeMiddleware:
       `X-Process-Time`, bound for every log line of the request;
     - admission control: beyond `max_in_flight` requests at once, 503 `overloaded` with
       Retry-After at once, before any routing or I/O, so the admitted keep their latency
-      (`/health*` exempt, so an orchestrator never kills a busy process); local congestion
+      (`/health*` and `/metrics` exempt, so an orchestrator never kills a busy process and
+      its metrics are scraped when they matter most); local congestion
       met later (a pool wait that ran out) is the same 503;
-    - the Host check (400 `invalid_host`; `/health*` is exempt for load-balancer probes);
+    - the Host check (400 `invalid_host`; `/health*` and `/metrics` are exempt for probes and
+      scrapers, which call the machine's address);
     - NUL characters in the query string (422: PostgreSQL cannot hold them);
     - the header limits (431: their total size and their number);
     - the body limit (413, by Content-Length up front or by counting a chunked body);
@@ -123,7 +129,7 @@ class EdgeMiddleware:
                 chunked = True
         if not request_id or not _VALID_REQUEST_ID.match(request_id):
             request_id = secrets.token_hex(16)
-        health = scope["path"].startswith("/health")
+        health = scope["path"].startswith(_PROBES)
         if self.in_flight >= self.max_in_flight and not health:
             await self._shed(send, request_id, start)
             return
@@ -186,6 +192,8 @@ class EdgeMiddleware:
             user_id = state.get("user_id")
             if user_id is not None:
                 fields["user_id"] = str(user_id)
+            if "trace_id" in state:  # the request's span (core/telemetry.py), ended by now
+                fields["trace_id"], fields["span_id"] = state["trace_id"], state["span_id"]
             route = scope.get("route")
             if route is not None:
                 fields["route"] = getattr(route, "path", None)
@@ -193,6 +201,7 @@ class EdgeMiddleware:
                 fields["route"] = state["route_path"]
                 fields["fast_path"] = True
             access_log.info("request", **fields)
+            _count(fields["method"], fields.get("route"), status, time.perf_counter() - start)
             request_id_var.reset(token)
 
     async def _shed(self, send: Send, request_id: str, start: float) -> None:
@@ -205,6 +214,7 @@ class EdgeMiddleware:
         of spread per `max_in_flight` refusals a second). The harder the process is pushed,
         the fewer refusals it has to spend its time on."""
         self.shed += 1
+        REQUESTS_SHED.inc()
         now = time.monotonic()
         if now - self._shed_logged_at >= 1.0:
             self._shed_per_second = self.shed / (now - self._shed_logged_at)
@@ -235,8 +245,8 @@ class EdgeMiddleware:
                 type_="headers_too_large",
                 headers={"Connection": "close"},
             )
-        # Load-balancer health probes use the machine's address as Host: let them through.
-        if not self.hosts.allows(host or "") and not scope["path"].startswith("/health"):
+        # Probes and scrapers use the machine's address as Host: let them through.
+        if not self.hosts.allows(host or "") and not scope["path"].startswith(_PROBES):
             return error_response(400, "Invalid host header", type_="invalid_host")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return self._too_large()
@@ -266,3 +276,12 @@ class EdgeMiddleware:
         return error_response(
             413, f"Request body larger than {self.max_bytes} bytes", headers={"Connection": "close"}
         )
+
+
+def _count(method: str, route: str | None, status: int, seconds: float) -> None:
+    """The request in the HTTP metrics: labelled by route template (a path no route took is
+    `unmatched`) and a known method, so no client can grow the label sets."""
+    method = method if method in _METHODS else "other"
+    route = route or UNMATCHED_ROUTE
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)

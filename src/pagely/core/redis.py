@@ -14,6 +14,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from pagely.core import telemetry
 from pagely.core.errors import Overloaded
 from pagely.settings import Settings
 
@@ -41,4 +42,6 @@ def create_redis(settings: Settings, *, url: str | None = None) -> Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
-    return Redis.from_pool(pool)  # closing the client closes the pool
+    client = Redis.from_pool(pool)  # closing the client closes the pool
+    telemetry.instrument_redis(client)
+    return client

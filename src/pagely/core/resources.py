@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pagely.core import metrics, telemetry
 from pagely.core.cache import VersionedCache
 from pagely.core.db import create_engine, create_sessionmaker
 from pagely.core.outbox.dispatch import DISPATCHER_INFO_KEY, Dispatcher
@@ -43,6 +44,7 @@ class Resources:
         """`celery` publishes the outbox's messages (`pagely.worker.celery.create_resources`
         builds one); the resources close it with themselves."""
         engine = create_engine(settings)
+        telemetry.instrument_engine(engine)
         dispatcher = Dispatcher(celery, settings)
         sessionmaker = create_sessionmaker(engine, info={DISPATCHER_INFO_KEY: dispatcher})
         redis = create_redis(settings)
@@ -94,6 +96,22 @@ class Resources:
         except Exception as exc:
             problems["Redis"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         return problems
+
+    def sample_pools(self) -> None:
+        """Set the pool gauges from this process's pools. The waiter counts are the pools'
+        own queues (neither SQLAlchemy nor redis-py exposes one): 0 if that ever changes."""
+        pool = self.engine.sync_engine.pool
+        metrics.DB_POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
+        metrics.DB_POOL_IN_USE.set(pool.checkedout())  # type: ignore[attr-defined]
+        waiters = getattr(getattr(getattr(pool, "_pool", None), "_queue", None), "_getters", ())
+        metrics.DB_POOL_WAITING.set(len(waiters))
+        in_use = getattr(self.redis.connection_pool, "_in_use_connections", ())
+        metrics.REDIS_POOL_IN_USE.set(len(in_use))
+
+    async def sample_pools_forever(self, interval: float = 1.0) -> None:
+        while True:
+            self.sample_pools()
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
         self.dispatcher.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from pagely.core import probes
 from pagely.core.resources import EngineDep, RedisDep, SettingsDep
-from pagely.health import service
 from pagely.health.schemas import Liveness, Readiness
 from pagely.identity.access import PUBLIC
 
@@ -35,6 +35,6 @@ async def live() -> Liveness:
     responses={503: {"model": Readiness, "description": "A dependency is down"}},
 )
 async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> JSONResponse:
-    body = Readiness.of(await service.check_dependencies(engine, redis, settings))
+    body = Readiness.of(await probes.check_dependencies(engine, redis, settings))
     status_code = 503 if body.status == "unavailable" else 200
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code)

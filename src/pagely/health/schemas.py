@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from pagely.core.probes import REQUIRED
+
 
 class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
@@ -13,11 +15,6 @@ class Liveness(BaseModel):
 class DependencyStatus(BaseModel):
     status: Literal["ok", "down"]
     error: str | None = None
-
-
-# Without these the API cannot answer; without the others it still can (mail waits in the
-# outbox while the broker is away), so their loss degrades the instance but keeps it ready.
-REQUIRED = frozenset({"database", "redis"})
 
 
 class Readiness(BaseModel):

@@ -5,6 +5,9 @@ Every check of an access token consults it: the dependencies, and the catalog's 
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from pagely.core import metrics
 
 KEY_PREFIX = "pagely:denylist:jti:"
 
@@ -14,7 +17,11 @@ def key(jti: str) -> str:
 
 
 async def is_denied(redis: Redis, jti: str) -> bool:
-    return bool(await redis.exists(key(jti)))
+    try:
+        return bool(await redis.exists(key(jti)))
+    except RedisError:
+        metrics.redis_error("denylist")
+        raise
 
 
 async def deny(redis: Redis, jti: str, seconds: int) -> None:

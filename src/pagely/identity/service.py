@@ -19,6 +19,7 @@ from typing import Literal
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pagely.core import metrics
 from pagely.core.clock import clock
 from pagely.core.db import after_response
 from pagely.core.hashing import hash_password, verify_and_update
@@ -233,6 +234,7 @@ async def signin(
         # Only failures count, so a stranger cannot lock the owner out for long; the address
         # limit bounds guessing across accounts.
         await limiter.hit(*limit)
+        metrics.SIGNIN_FAILURES.inc()
         log.warning("authn_login_fail", ip=ip, known_device=limit[0] == "signin_device")
         raise InvalidCredentials()
     pair = await start_session(session, settings, user, device=device, device_key=device_key,

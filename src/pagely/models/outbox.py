@@ -42,6 +42,9 @@ class OutboxMessage(SQLModel, table=True):
     # tokens), never logged.
     payload: dict[str, Any] = Field(sa_type=JSONB)
     idempotency_key: str = Field(sa_type=String(200), unique=True)
+    # Where the message came from, for the worker to continue: the W3C trace context
+    # (`traceparent`, `tracestate`) when a span was recording, and the request id.
+    trace_context: dict[str, str] | None = Field(default=None, sa_type=JSONB)
     status: str = Field(default=OutboxStatus.pending, sa_type=String(16))
     attempts: int = 0
     # When a pending row is next due. The sweep re-dispatches rows still pending well past it.

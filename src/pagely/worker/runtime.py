@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 from celery import Task
 from celery.signals import worker_process_shutdown
 
+from pagely.core.telemetry import flush_tracing
 from pagely.settings import Settings
 from pagely.worker.celery import PagelyCelery, create_resources
 
@@ -69,3 +70,4 @@ def _close_runtime(**_: Any) -> None:
         if _runtime is not None and _runtime.pid == os.getpid():
             _runtime.close()
         _runtime = None
+    flush_tracing()

@@ -13,6 +13,7 @@ from celery import Task, shared_task
 from pagely.core.idempotency import prune_expired
 from pagely.core.outbox.delivery import claim_stale, deliver
 from pagely.core.outbox.dispatch import SEND_TASK
+from pagely.worker import metrics as _metrics  # noqa: F401 - connects the task timers
 from pagely.worker.celery import PRUNE_IDEMPOTENCY_TASK, SWEEP_TASK
 from pagely.worker.runtime import task_runtime
 

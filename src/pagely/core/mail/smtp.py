@@ -7,7 +7,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind
 
+from pagely.core import telemetry
 from pagely.core.mail.render import RenderedEmail
 from pagely.settings import Settings
 
@@ -42,10 +44,21 @@ async def send_message(settings: Settings, message: EmailMessage) -> None:
     if not settings.smtp_host:
         raise aiosmtplib.SMTPConnectError("SMTP_HOST is not set")
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    with telemetry.tracer.start_as_current_span(
+        "smtp.send",
+        kind=SpanKind.CLIENT,
+        attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+    ):
+        await _send(settings, message, settings.smtp_host, password)
+
+
+async def _send(
+    settings: Settings, message: EmailMessage, hostname: str, password: str | None
+) -> None:
     try:
         await aiosmtplib.send(
             message,
-            hostname=settings.smtp_host,
+            hostname=hostname,
             port=settings.smtp_port,
             username=settings.smtp_username or None,
             password=password,

@@ -27,7 +27,7 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pagely.core import metrics
+from pagely.core import metrics, telemetry
 from pagely.core.db import transaction
 from pagely.core.mail.render import UnknownTemplate, render_email
 from pagely.core.mail.smtp import PermanentSMTPError, build_message, describe_error, send_message
@@ -84,30 +84,34 @@ async def deliver(
 ) -> Outcome:
     """Send one message, once: count the attempt, render it, hand it to SMTP and record the
     result. `redis` holds the delivery counters."""
-    started = await _start_attempt(sessionmaker, settings, outbox_id)
-    if isinstance(started, int):
-        settled = await _send(sessionmaker, settings, outbox_id, started)
-    else:
-        settled = started
-    await _report(redis, outbox_id, settled)
+    started, origin = await _start_attempt(sessionmaker, settings, outbox_id)
+    # The rest belongs to the request that wrote the message: its trace, its request id.
+    with telemetry.continued(origin, "outbox.deliver", **{"pagely.outbox_id": str(outbox_id)}):
+        if isinstance(started, int):
+            settled = await _send(sessionmaker, settings, outbox_id, started)
+        else:
+            settled = started
+        await _report(redis, outbox_id, settled)
     return settled.outcome
 
 
 async def _start_attempt(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, outbox_id: uuid.UUID
-) -> int | _Settled:
+) -> tuple[int | _Settled, dict[str, str] | None]:
     """Count one more attempt, committed before anything is sent: the attempt's number, or
-    what was settled instead. A pending message whose every attempt so far ended without a
-    result (the worker died mid-send) is failed once they are used up."""
+    what was settled instead, and the message's trace context. A pending message whose every
+    attempt so far ended without a result (the worker died mid-send) is failed once they are
+    used up."""
     async with transaction(sessionmaker) as session:
         row = await queries.lock(session, outbox_id)
         if row is None or row.status != OutboxStatus.pending:
-            return _Settled(Outcome("skipped"))
+            return _Settled(Outcome("skipped")), None
         if row.attempts < settings.outbox_max_attempts:
             row.attempts += 1
-            return row.attempts
+            return row.attempts, row.trace_context
         outcome = _fail(row, WorkerLost(f"no attempt of {row.attempts} finished"))
-        return _Settled(outcome, row.payload.get("template"), row.attempts, row.last_error)
+        settled = _Settled(outcome, row.payload.get("template"), row.attempts, row.last_error)
+        return settled, row.trace_context
 
 
 async def _send(

@@ -6,6 +6,7 @@ sweep."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,9 @@ from typing import Any, cast
 
 import structlog
 from celery import Celery
+from opentelemetry.trace import SpanKind
 
+from pagely.core import telemetry
 from pagely.settings import Settings
 
 log = structlog.get_logger("pagely.outbox")
@@ -35,7 +38,11 @@ class Dispatcher:
         """From async code (after a commit): publish without blocking the event loop."""
         if not ids:
             return
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self.publish, list(ids))
+        # In this request's context (its trace), which the executor's thread does not inherit.
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, context.run, self.publish, list(ids)
+        )
         try:
             await asyncio.wait_for(asyncio.shield(future), self._timeout)
         except TimeoutError:
@@ -44,6 +51,12 @@ class Dispatcher:
     def publish(self, ids: Sequence[uuid.UUID]) -> int:
         """Blocking. Returns how many were published; on the first broker error the rest are
         left pending (the sweep re-dispatches them), so a dead broker costs one attempt."""
+        with telemetry.tracer.start_as_current_span(
+            "outbox.dispatch", kind=SpanKind.PRODUCER, attributes={"pagely.messages": len(ids)}
+        ):
+            return self._publish(ids)
+
+    def _publish(self, ids: Sequence[uuid.UUID]) -> int:
         published = 0
         for outbox_id in ids:
             try:

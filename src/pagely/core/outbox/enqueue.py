@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pagely.core import telemetry
 from pagely.core.db import after_commit
 from pagely.core.mail.render import check_template
 from pagely.core.outbox import queries
@@ -34,7 +35,9 @@ async def enqueue_email(
     """
     check_template(template)  # a typo fails the request that made it, not a worker later
     payload = {"template": template, "to": to, "context": context}
-    outbox_id = await queries.insert_pending(session, kind=EMAIL, payload=payload, key=key)
+    outbox_id = await queries.insert_pending(
+        session, kind=EMAIL, payload=payload, key=key, trace_context=telemetry.carrier()
+    )
     if outbox_id is not None:
         dispatch_after_commit(session, outbox_id)
     return outbox_id

@@ -18,7 +18,12 @@ OUTBOX = table(OutboxMessage)
 
 
 async def insert_pending(
-    session: AsyncSession, *, kind: str, payload: dict[str, Any], key: str
+    session: AsyncSession,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    key: str,
+    trace_context: dict[str, str] | None = None,
 ) -> uuid.UUID | None:
     """The new message's id, due now; None when a message with this idempotency key exists."""
     statement = (
@@ -28,6 +33,7 @@ async def insert_pending(
             kind=kind,
             payload=payload,
             idempotency_key=key,
+            trace_context=trace_context,
             status=OutboxStatus.pending,
             attempts=0,
             next_attempt_at=func.now(),

@@ -1,4 +1,5 @@
-"""Readiness: whether PostgreSQL, Redis and the Celery broker each answer in time."""
+"""Whether PostgreSQL, Redis and the Celery broker each answer in time: for readiness
+(/health/ready) and the metrics (`pagely_dependency_up`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagely.settings import Settings
+
+# Without these the API cannot answer; without the others it still can (mail waits in the
+# outbox while the broker is away), so their loss degrades the instance but keeps it ready.
+REQUIRED = frozenset({"database", "redis"})
 
 
 async def check_dependencies(
