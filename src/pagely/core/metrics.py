@@ -35,6 +35,8 @@ from redis.asyncio import Redis
 log = structlog.get_logger("pagely.metrics")
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_VARIABLE):  # the metrics below write there from their creation
+    os.makedirs(os.environ[MULTIPROC_VARIABLE], exist_ok=True)
 
 # --- HTTP (core.middleware.EdgeMiddleware) ------------------------------------------------
 
