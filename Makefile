@@ -6,7 +6,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
-BIN := .venv/bin
+# VENV=.venv-3.13 PYTHON=/path/to/python3.13: the same targets in another environment (CI
+# runs the suite on 3.11, 3.12 and 3.13 this way).
+VENV ?= .venv
+PYTHON ?=
+BIN := $(VENV)/bin
 TEST_WORKERS ?= auto
 
 .PHONY: help install run test lint fmt openapi browser-deps bench bench-deps bench-scale bench-smoke chaos chaos-deps chaos-smoke deploy-deps deploy-check image-deps image-check migrate seed worker serve clean-dev
@@ -14,25 +18,25 @@ TEST_WORKERS ?= auto
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-.venv/.synced: pyproject.toml uv.lock
+$(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv \
 		|| python3 -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --frozen --compile-bytecode
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode $(if $(PYTHON),--python $(PYTHON))
 	@touch $@
 
-install: .venv/.synced ## Install the locked dependencies into .venv
+install: $(VENV)/.synced ## Install the locked dependencies into .venv (or VENV)
 
-run: .venv/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no URLs are set); PORT=8123 to move it
+run: $(VENV)/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no URLs are set); PORT=8123 to move it
 	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely run
 
-test: .venv/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
+test: $(VENV)/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
 # The paths that `make lint` checks and `make fmt` formats: one list.
 PY_PATHS := src tests migrations scripts bench
 
-lint: .venv/.synced ## Format check, lint, strict types, import layers, migration drift
+lint: $(VENV)/.synced ## Format check, lint, strict types, import layers, migration drift
 	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/mypy
@@ -70,13 +74,13 @@ bench-deps: ## Install wrk (the load generator) when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q wrk; }
 
-bench: .venv/.synced bench-deps ## Benchmark against bare references (BOOKS=100000; see docs/performance.md)
+bench: $(VENV)/.synced bench-deps ## Benchmark against bare references (BOOKS=100000; see docs/performance.md)
 	$(BIN)/python -m bench --books $(or $(BOOKS),100000)
 
-bench-scale: .venv/.synced bench-deps ## Scenarios 4-6 at 10k, 100k and 1M books
+bench-scale: $(VENV)/.synced bench-deps ## Scenarios 4-6 at 10k, 100k and 1M books
 	$(BIN)/python -m bench --scale
 
-bench-smoke: .venv/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario, and its scale path (CI)
+bench-smoke: $(VENV)/.synced bench-deps ## The harness on a tiny catalog, 1 s per scenario, and its scale path (CI)
 	$(BIN)/python -m bench --smoke --workers 1
 	$(BIN)/python -m bench --smoke --scale
 
@@ -85,10 +89,10 @@ chaos-deps: ## Install HAProxy (the drills' load balancer) when it is missing
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q haproxy; }
 
-chaos: .venv/.synced chaos-deps ## Fault drills under load, every fault with full holds (docs/reliability.md)
+chaos: $(VENV)/.synced chaos-deps ## Fault drills under load, every fault with full holds (docs/reliability.md)
 	$(BIN)/python -m bench.chaos
 
-chaos-smoke: .venv/.synced chaos-deps ## The fault drills with short holds (CI); fails on any "must be 0"
+chaos-smoke: $(VENV)/.synced chaos-deps ## The fault drills with short holds (CI); fails on any "must be 0"
 	$(BIN)/python -m bench.chaos --smoke
 
 browser-deps: ## Install Debian's Chromium for the browser tests when it is missing
@@ -96,23 +100,23 @@ browser-deps: ## Install Debian's Chromium for the browser tests when it is miss
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-openapi: .venv/.synced ## Regenerate the committed openapi.json from the code
+openapi: $(VENV)/.synced ## Regenerate the committed openapi.json from the code
 	$(BIN)/pagely openapi --output openapi.json
 
-fmt: .venv/.synced ## Format and autofix
+fmt: $(VENV)/.synced ## Format and autofix
 	$(BIN)/ruff format $(PY_PATHS)
 	$(BIN)/ruff check --fix $(PY_PATHS)
 
-migrate: .venv/.synced ## Apply migrations (development unless ENVIRONMENT says otherwise)
+migrate: $(VENV)/.synced ## Apply migrations (development unless ENVIRONMENT says otherwise)
 	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely migrate
 
-seed: .venv/.synced ## Load demo data (development)
+seed: $(VENV)/.synced ## Load demo data (development)
 	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely seed
 
-worker: .venv/.synced ## Run one Celery worker (development unless ENVIRONMENT says otherwise)
+worker: $(VENV)/.synced ## Run one Celery worker (development unless ENVIRONMENT says otherwise)
 	ENVIRONMENT=$${ENVIRONMENT:-development} $(BIN)/pagely worker
 
-serve: .venv/.synced ## Run the API alone (production settings)
+serve: $(VENV)/.synced ## Run the API alone (production settings)
 	$(BIN)/pagely serve
 
 clean-dev: ## Delete the embedded services' data (.pagely/)

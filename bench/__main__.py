@@ -34,6 +34,7 @@ class Options:
     scale: bool
     smoke: bool
     overload: bool = False
+    tracing: bool = False
 
     @property
     def load(self) -> Load:
@@ -60,6 +61,8 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
     references = scenarios.references(1)
     results, peak = scenarios.pagely(1, full=True)
     peak_rss = {"1 worker": peak}
+    print("== tracing on, 10 % sampled (scenarios 2 and 3)")
+    tracing_notes = scenarios.traced(results)
     print("== overload (one worker; 32 connections, then 1,000)")
     verdicts = overload.measure(
         scenarios.env,
@@ -75,6 +78,7 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
         results_two, peak_rss["2 workers"] = scenarios.pagely(2, full=False)
         two_workers = (references_two, results_two)
     notes = report.evaluate(references, results, two_workers) + overload.summary(verdicts)
+    notes += tracing_notes
     print()
     print(report.table(measurements.results, peak_rss))
     for note in notes:
@@ -103,6 +107,24 @@ def bench_overload(options: Options, server_url: str, redis_url: str) -> None:
     )  # fmt: skip
 
 
+def bench_tracing(options: Options, server_url: str, redis_url: str) -> None:
+    """Scenarios 2 and 3 untraced, then traced (10 % sampled), `repeats` times in turn."""
+    started = time.monotonic()
+    db_url = services.prepare(server_url, options.books)
+    measurements = Measurements(options.load)
+    scenarios = Scenarios(measurements, services.environment(db_url, redis_url),
+                          options.books, services.sample_ids(db_url))  # fmt: skip
+    notes = []
+    for run in range(1, options.repeats + 1):
+        print(f"== tracing, run {run}: off, then on (10 % sampled)")
+        untraced, _ = scenarios.pagely(1, full=False)
+        notes += [f"run {run}: {note}" for note in scenarios.traced(untraced)]
+    for note in notes:
+        print(note)
+    seconds = time.monotonic() - started
+    report.write_results(asdict(options), measurements.results, {}, notes, seconds)
+
+
 def bench_scale(options: Options, server_url: str, redis_url: str) -> None:
     started = time.monotonic()
     sizes = scale.SMOKE_CATALOG_SIZES if options.smoke else scale.CATALOG_SIZES
@@ -125,6 +147,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--scale", action="store_true", help="10k / 100k / 1M books")
     parser.add_argument("--smoke", action="store_true", help="tiny and quick (CI)")
     parser.add_argument("--overload", action="store_true", help="the overload scenario alone")
+    parser.add_argument("--tracing", action="store_true", help="tracing's cost alone")
     args = parser.parse_args(argv)
     if args.smoke:
         args.books, args.duration, args.warmup, args.repeats = min(args.books, 2000), 1, 0, 1
@@ -138,6 +161,7 @@ def parse(argv: list[str] | None = None) -> Options:
         scale=args.scale,
         smoke=args.smoke,
         overload=args.overload,
+        tracing=args.tracing,
     )
 
 
@@ -151,6 +175,8 @@ def main() -> int:
             bench_scale(options, server_url, redis_url)
         elif options.overload:
             bench_overload(options, server_url, redis_url)
+        elif options.tracing:
+            bench_tracing(options, server_url, redis_url)
         else:
             bench(options, server_url, redis_url)
     return 0

@@ -25,6 +25,8 @@ _AGAINST_R1 = (
     Scenario.BOOK_ANONYMOUS,
     Scenario.BOOK_BEARER,
     Scenario.AUTH_ME,
+    Scenario.BOOK_BEARER_TRACED,
+    Scenario.AUTH_ME_TRACED,
     Scenario.FIRST_PAGE,
     Scenario.DEEP_PAGE,
     Scenario.FIRST_PAGE_UNCACHED,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import statistics
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from bench import client, data
 from bench.load import Load, WrkRun, get_script, patch_script, post_script, review_script, wrk
 from bench.servers import Server
+from pagely.devtools.otlp import OtlpReceiver
 
 
 class Scenario(StrEnum):
@@ -23,6 +24,8 @@ class Scenario(StrEnum):
     BOOK_ANONYMOUS = "book_anonymous"  # 1
     BOOK_BEARER = "book_bearer"  # 2
     AUTH_ME = "auth_me"  # 3
+    BOOK_BEARER_TRACED = "book_bearer_traced"  # 2 with tracing on, 10 % sampled
+    AUTH_ME_TRACED = "auth_me_traced"  # 3 with tracing on, 10 % sampled
     FIRST_PAGE = "first_page"  # 4
     DEEP_PAGE = "deep_page"  # 5
     FIRST_PAGE_UNCACHED = "first_page_uncached"  # "4 uncached"
@@ -217,6 +220,46 @@ class Scenarios:
                 get_script(["/api/v1/auth/me"], auth),
             ),
         }
+
+    def traced(self, untraced: Mapping[Scenario, Result]) -> list[str]:
+        """Scenarios 2 and 3 again on a server with tracing on, sampling 10 % of traces and
+        exporting them to a local OTLP receiver (which decodes and counts them): what tracing
+        costs, against the untraced figures of the same run."""
+        pairs = {Scenario.BOOK_BEARER: Scenario.BOOK_BEARER_TRACED,
+                 Scenario.AUTH_ME: Scenario.AUTH_ME_TRACED}  # fmt: skip
+        with OtlpReceiver.running(keep=False) as receiver:
+            env = {
+                **self.env,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.1",
+            }
+            with Server.pagely(1, env) as server:
+                server.wait_until_up("/health/ready")
+                token = client.sign_in(server.url, "bench0@example.com")
+                client.read_each(server.url, self.sample_ids)
+                auth = {"Authorization": f"Bearer {token}"}
+                paths = {
+                    Scenario.BOOK_BEARER_TRACED: [f"/api/v1/books/{i}" for i in self.sample_ids],
+                    Scenario.AUTH_ME_TRACED: ["/api/v1/auth/me"],
+                }
+                traced = {
+                    scenario: self.measurements.measure(
+                        scenario, f"{scenario.value} (10 % sampled)", server,
+                        get_script(paths[scenario], auth),
+                    )
+                    for scenario in paths
+                }  # fmt: skip
+        notes = []
+        for off, on in pairs.items():
+            if off in untraced:
+                before, after = untraced[off], traced[on]
+                notes.append(
+                    f"tracing on (10 % sampled), {off.value}: {after.rps / before.rps:.0%} of "
+                    f"the untraced req/s, p99 {after.p99_ms:.1f} ms against {before.p99_ms:.1f} ms"
+                )
+        notes.append(f"tracing: {receiver.span_count} spans received by the OTLP receiver")
+        return notes
 
     def _listing(self, server: Server) -> dict[Scenario, Result]:
         measure = self.measurements.measure

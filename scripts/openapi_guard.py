@@ -1,10 +1,13 @@
 """Breaking-change guard for the committed OpenAPI snapshot.
 
 Compares `openapi.json` with the version on a base revision (`main` by default, or
-$OPENAPI_BASE) and fails on what would break a generated client:
-- a removed operation (path + method);
-- a field removed from a response body schema;
-- a request body or parameter that became required, or a new required one.
+$OPENAPI_BASE) and fails on what would break a generated client (docs/api-versioning.md):
+- a removed operation (path + method), a removed 2xx response;
+- in what the client reads (2xx bodies): a removed field, a required field become optional,
+  a type change, a field become nullable, a new enum value, an enum become a free string;
+- in what the client sends (bodies, parameters): a new required field or parameter, a body or
+  parameter become required, a removed field or parameter, a type change, a field no longer
+  nullable, an enum value removed.
 
     python scripts/openapi_guard.py openapi.json [--base REV]
 
@@ -19,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +38,66 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a generated client's type for one value depends on."""
+
+    types: frozenset[str]  # JSON types besides null; empty: any
+    nullable: bool
+    enum: frozenset[str] | None  # None: not an enum
+    ref: str | None  # the named schema, when it is one
+
+    def describe(self) -> str:
+        kinds = "|".join(sorted(self.types)) or "any"
+        return kinds + ("|null" if self.nullable else "")
+
+
+def _shape(spec: dict[str, Any], schema: dict[str, Any]) -> Shape:
+    ref = schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else None
+    schema = _resolve(spec, schema)
+    variants = schema.get("anyOf") or schema.get("oneOf") or []
+    nullable = False
+    types: set[str] = set()
+    enum: set[str] | None = None
+    for variant in variants:
+        inner = _shape(spec, variant)
+        nullable |= inner.nullable
+        types |= inner.types
+        ref = ref or inner.ref
+        if inner.enum is not None:
+            enum = (enum or set()) | inner.enum
+    declared = schema.get("type")
+    for kind in declared if isinstance(declared, list) else [declared] if declared else []:
+        if kind == "null":
+            nullable = True
+        else:
+            types.add(kind)
+    if "const" in schema:
+        enum = (enum or set()) | {json.dumps(schema["const"])}
+    if "enum" in schema:
+        values = {json.dumps(v) for v in schema["enum"] if v is not None}
+        nullable |= None in schema["enum"]
+        enum = (enum or set()) | values
+    if not types and "properties" in schema:
+        types.add("object")
+    return Shape(frozenset(types), nullable, None if enum is None else frozenset(enum), ref)
+
+
+@dataclass(frozen=True)
+class Field:
+    required: bool
+    shape: Shape
+
+
 def _fields(
     spec: dict[str, Any], schema: dict[str, Any], prefix: str, depth: int = 0
-) -> dict[str, bool]:
-    """Every property path of a schema (following refs, arrays and anyOf), with required-ness."""
+) -> dict[str, Field]:
+    """Every property path of a schema (following refs, arrays, anyOf/oneOf/allOf), with
+    whether it is required and its shape."""
     if depth > 6:
         return {}
     schema = _resolve(spec, schema)
-    found: dict[str, bool] = {}
+    found: dict[str, Field] = {}
     for variant in schema.get("anyOf", []) + schema.get("allOf", []) + schema.get("oneOf", []):
         found.update(_fields(spec, variant, prefix, depth + 1))
     if schema.get("type") == "array" and "items" in schema:
@@ -49,7 +105,7 @@ def _fields(
     required = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         path = f"{prefix}.{name}"
-        found[path] = name in required
+        found[path] = Field(name in required, _shape(spec, sub))
         found.update(_fields(spec, sub, path, depth + 1))
     return found
 
@@ -72,6 +128,97 @@ def _json_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _read_changes(where: str, old: Shape, new: Shape) -> list[str]:
+    """A value the client reads (a response field): what it can no longer parse."""
+    problems = []
+    if old.types and new.types != old.types:
+        problems.append(f"type changed: {where} {old.describe()} -> {new.describe()}")
+    elif new.nullable and not old.nullable:
+        problems.append(f"became nullable: {where}")
+    if old.enum is not None and new.enum is not None and new.enum - old.enum:
+        added = ", ".join(sorted(new.enum - old.enum))
+        problems.append(f"new enum value in a response: {where} {added}")
+    if old.enum is not None and new.enum is None:
+        problems.append(f"enum became a free value: {where}")
+    return problems
+
+
+def _write_changes(where: str, old: Shape, new: Shape) -> list[str]:
+    """A value the client sends (a request field or parameter): what it may no longer send."""
+    problems = []
+    if old.types and new.types != old.types:
+        problems.append(f"type changed: {where} {old.describe()} -> {new.describe()}")
+    elif old.nullable and not new.nullable:
+        problems.append(f"no longer nullable: {where}")
+    if old.enum is not None and (new.enum is None or old.enum - new.enum):
+        removed = ", ".join(sorted(old.enum - (new.enum or frozenset())))
+        problems.append(f"enum value removed from an input: {where} {removed}")
+    return problems
+
+
+def _responses(key: str, old: dict[str, Any], new: dict[str, Any],
+               old_op: dict[str, Any], new_op: dict[str, Any]) -> list[str]:  # fmt: skip
+    problems = []
+    for status, response in old_op.get("responses", {}).items():
+        if not status.startswith("2"):
+            continue
+        old_schema = _json_schema(response)
+        new_response = new_op.get("responses", {}).get(status)
+        if new_response is None:
+            problems.append(f"removed response: {key} {status}")
+            continue
+        if old_schema is None:
+            continue
+        new_schema = _json_schema(new_response) or {}
+        problems += _read_changes(f"{key} {status} (body)", _shape(old, old_schema),
+                                  _shape(new, new_schema))  # fmt: skip
+        kept = _fields(new, new_schema, "")
+        for path, before in _fields(old, old_schema, "").items():
+            after = kept.get(path)
+            where = f"{key} {status} {path}"
+            if after is None:
+                problems.append(f"removed response field: {where}")
+                continue
+            if before.required and not after.required:
+                problems.append(f"response field became optional: {where}")
+            problems += _read_changes(where, before.shape, after.shape)
+    return problems
+
+
+def _requests(key: str, old: dict[str, Any], new: dict[str, Any],
+              old_op: dict[str, Any], new_op: dict[str, Any]) -> list[str]:  # fmt: skip
+    problems = []
+    old_body, new_body = old_op.get("requestBody"), new_op.get("requestBody")
+    if old_body is not None and new_body is None:
+        problems.append(f"request body removed: {key}")
+    if new_body is not None:
+        if new_body.get("required") and not (old_body or {}).get("required"):
+            problems.append(f"request body became required: {key}")
+        old_fields = _fields(old, _json_schema(old_body or {}) or {}, "")
+        new_fields = _fields(new, _json_schema(new_body) or {}, "")
+        for path, after in new_fields.items():
+            before = old_fields.get(path)
+            if after.required and not (before and before.required):
+                problems.append(f"new required request field: {key} {path}")
+            if before is not None:
+                problems += _write_changes(f"{key} {path}", before.shape, after.shape)
+        if old_body is not None:
+            for path in old_fields.keys() - new_fields.keys():
+                problems.append(f"removed request field: {key} {path}")
+    old_params = {(p.get("in"), p.get("name")): p for p in old_op.get("parameters", [])}
+    new_params = {(p.get("in"), p.get("name")): p for p in new_op.get("parameters", [])}
+    for (place, name), param in new_params.items():
+        before = old_params.get((place, name))
+        if param.get("required") and not (before or {}).get("required"):
+            problems.append(f"new required parameter: {key} {place}.{name}")
+        if before is not None:
+            was, now = _shape(old, before.get("schema", {})), _shape(new, param.get("schema", {}))
+            problems += _write_changes(f"{key} {place}.{name}", was, now)
+    for place, name in old_params.keys() - new_params.keys():
+        problems.append(f"removed parameter: {key} {place}.{name}")
+    return problems
+
+
 def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     problems = []
     old_ops, new_ops = _operations(old), _operations(new)
@@ -80,36 +227,8 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if new_op is None:
             problems.append(f"removed operation: {key}")
             continue
-        # Response fields a client may read.
-        for status, response in old_op.get("responses", {}).items():
-            if not status.startswith("2"):
-                continue
-            old_schema = _json_schema(response)
-            new_response = new_op.get("responses", {}).get(status)
-            if old_schema is None:
-                continue
-            if new_response is None:
-                problems.append(f"removed response: {key} {status}")
-                continue
-            new_schema = _json_schema(new_response) or {}
-            kept = _fields(new, new_schema, "")
-            for path in _fields(old, old_schema, ""):
-                if path not in kept:
-                    problems.append(f"removed response field: {key} {status} {path}")
-        # Request fields a client must now send.
-        old_body, new_body = old_op.get("requestBody"), new_op.get("requestBody")
-        if new_body is not None:
-            if new_body.get("required") and not (old_body or {}).get("required"):
-                problems.append(f"request body became required: {key}")
-            old_fields = _fields(old, _json_schema(old_body or {}) or {}, "")
-            for path, required in _fields(new, _json_schema(new_body) or {}, "").items():
-                if required and not old_fields.get(path, False):
-                    problems.append(f"new required request field: {key} {path}")
-        old_params = {(p.get("in"), p.get("name")): p for p in old_op.get("parameters", [])}
-        for param in new_op.get("parameters", []):
-            before = old_params.get((param.get("in"), param.get("name")))
-            if param.get("required") and not (before or {}).get("required"):
-                problems.append(f"new required parameter: {key} {param.get('in')}.{param['name']}")
+        problems += _responses(key, old, new, old_op, new_op)
+        problems += _requests(key, old, new, old_op, new_op)
     return problems
 
 

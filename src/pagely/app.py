@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from pagely import __version__
 from pagely.admin.metrics_router import router as metrics_router
 from pagely.admin.router import router as outbox_router
 from pagely.catalog.books.fastpath import BookReadFastPath
@@ -19,6 +20,7 @@ from pagely.catalog.books.router import router as books_router
 from pagely.catalog.books.search import has_trigram
 from pagely.catalog.reviews.router import router as reviews_router
 from pagely.catalog.tags.router import router as tags_router
+from pagely.core.errorreporting import configure_error_reporting
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     tracing = configure_tracing("pagely-api")
+    configure_error_reporting(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,11 +65,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title=settings.app_name,
-        version="0.1.0",
+        version=__version__,
         summary="Bookstore backend: accounts, catalog, reviews, notifications.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry layer stays off: it would run outside the edge (a span
+        # for every refused request), record request bodies for processors, see the tokens in
+        # paths, and double the server spans of core/telemetry.py (whose cost is measured).
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     install_docs(app)
     app.state.settings = settings

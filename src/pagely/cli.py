@@ -291,6 +291,7 @@ def worker(
     """Run a Celery worker (email delivery, the outbox sweep)."""
     from prometheus_client import start_http_server
 
+    from pagely.core.errorreporting import configure_error_reporting
     from pagely.core.logging import configure_logging
     from pagely.core.metrics import worker_registry
     from pagely.core.telemetry import configure_tracing, instrument_celery
@@ -303,6 +304,7 @@ def worker(
         configure_logging(settings.log_level, json=settings.log_json)
         if configure_tracing("pagely-worker"):
             instrument_celery()
+        configure_error_reporting(settings, "worker")
         if settings.worker_metrics_port:
             stack.enter_context(_metrics_shared(True))
             start_http_server(settings.worker_metrics_port, settings.worker_metrics_host,

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # Who may read /metrics (the caller's address as rate limits see it: TRUSTED_PROXIES
     # apply), comma-separated IPs or CIDRs.
     metrics_allow_from: CsvList = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Unhandled errors of the API and the worker to Sentry (scrubbed; core/errorreporting.py).
+    sentry_dsn: SecretStr | None = None
     # A worker's own metrics server (its pool's task metrics) on this port; 0: none.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     worker_metrics_host: str = "127.0.0.1"

@@ -17,6 +17,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pagely.core import errorreporting
 from pagely.core.context import request_id_var
 from pagely.core.errors import (
     error_response,
@@ -177,6 +178,7 @@ class EdgeMiddleware:
                 method=scope.get("method"),
                 exc_info=exc,
             )
+            errorreporting.report(exc)
             if not started:
                 await internal_error_response()(scope, receive, send_wrapper)
         finally:

