@@ -202,7 +202,7 @@ NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
 
 def _sort_enum(spec: dict[str, Any]) -> list[str]:
-    values: list[str] = _parameter(spec, "/api/v1/books", "sort")["schema"]["anyOf"][0]["enum"]
+    values: list[str] = _schemas(spec)["BookSort"]["enum"]  # the named enum `sort` refers to
     return values
 
 
@@ -263,3 +263,19 @@ def test_the_guard_lets_additions_through(spec: dict[str, Any]) -> None:
     _verify_status(changed).remove("already_verified")  # one value fewer it may read
     changed["paths"]["/api/v1/shelves"] = {"get": {"responses": {"200": {"description": "x"}}}}
     assert _guard().breaking_changes(spec, changed) == []
+
+
+def test_what_a_generated_client_needs_from_the_contract(spec: dict[str, Any]) -> None:
+    settings = load_settings(_env_file=None)
+    assert spec["servers"] == [{"url": settings.public_base_url, "description": "This deployment"}]
+    # Sorts are named enums (a Dart enum, not a String?).
+    assert _parameter(spec, "/api/v1/books", "sort")["schema"]["anyOf"][0] == {
+        "$ref": "#/components/schemas/BookSort"
+    }
+    reviews = spec["paths"]["/api/v1/books/{book_id}/reviews"]["get"]["parameters"]
+    [sort] = [p for p in reviews if p["name"] == "sort"]
+    assert sort["schema"]["$ref"] == "#/components/schemas/ReviewSort"
+    # The search's stated limit is the one the server applies.
+    [text] = [v for v in _parameter(spec, "/api/v1/books", "q")["schema"]["anyOf"]
+              if v.get("type") == "string"]  # fmt: skip
+    assert text["maxLength"] == settings.search_max_query_length

@@ -24,7 +24,7 @@ from pagely.core.errorreporting import configure_error_reporting
 from pagely.core.errors import install_error_handlers
 from pagely.core.logging import configure_logging
 from pagely.core.middleware import EdgeMiddleware
-from pagely.core.telemetry import TracedRequests, configure_tracing
+from pagely.core.telemetry import TracedRequests, configure_tracing, instrument_celery
 from pagely.core.templating import STATIC_DIR
 from pagely.health.router import router as health_router
 from pagely.identity.roles_router import router as roles_router
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     tracing = configure_tracing("pagely-api")
+    if tracing:
+        instrument_celery()  # the publish of an outbox message, a span in the request's trace
     configure_error_reporting(settings, "api")
 
     @asynccontextmanager

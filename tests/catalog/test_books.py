@@ -172,6 +172,9 @@ async def test_idempotent_create(client: httpx.AsyncClient, resources: Resources
     assert first.status_code == retry.status_code == 201
     assert first.json() == retry.json()
     assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    for name in ("ETag", "Location"):  # the same headers as the first answer
+        assert retry.headers[name] == first.headers[name]
     assert await _count(resources) == 1
 
     different = await client.post(BOOKS, json=book_body(title="Other"), headers={**headers, **key})

@@ -117,6 +117,47 @@ async def test_wrong_method_is_a_405_envelope(client: httpx.AsyncClient) -> None
     assert_envelope(await client.delete("/health"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/health", "GET, HEAD"),
+        ("PUT", "/api/v1/books", "GET, HEAD, POST"),
+        ("POST", "/api/v1/books/00000000-0000-4000-8000-000000000000",
+         "GET, HEAD, PUT, PATCH, DELETE"),
+    ],
+)  # fmt: skip
+async def test_a_405_names_every_method_the_path_takes(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    assert_envelope(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    for path in ("/health", "/api/v1/books?limit=2", "/api/v1/tags"):
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        for name in ("content-type", "content-length", "etag", "cache-control"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    missing = await client.head("/api/v1/books/00000000-0000-4000-8000-000000000000")
+    assert (missing.status_code, missing.content) == (404, b"")
+
+
+async def test_a_body_that_is_not_json_is_a_415(probe_client: httpx.AsyncClient) -> None:
+    bodies = [("text/plain", b"hello"),
+              ("application/x-www-form-urlencoded", b"email=a%40b.c&name=x")]  # fmt: skip
+    for content_type, body in bodies:
+        response = await probe_client.post(
+            "/api/v1/_probe/echo", content=body, headers={"content-type": content_type}
+        )
+        assert_envelope(response, 415, "unsupported_media_type")
+    # JSON that does not validate is still a 422, and a form route still takes its form.
+    response = await probe_client.post("/api/v1/_probe/echo", json={"email": "nope"})
+    assert_envelope(response, 422, "validation_error")
+
+
 async def test_malformed_json_is_a_422_envelope(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.post(
         "/api/v1/_probe/echo", content=b'{"email": ', headers={"content-type": "application/json"}
@@ -198,3 +239,10 @@ async def test_session_rolls_back_when_the_handler_raises(
 async def _user_count(app: FastAPI) -> int:
     async with app.state.resources.sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
+
+
+async def test_the_form_route_still_takes_a_form(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": "nobody@example.com", "password": "wrong-one-1"}
+    )
+    assert_envelope(response, 401, "invalid_credentials")

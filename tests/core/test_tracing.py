@@ -110,9 +110,11 @@ async def test_a_registration_is_one_trace_from_request_to_smtp(
             s.attributes.get("db.system") == "postgresql" and s.parent_span_id == deliver.span_id
             for s in spans
         )
-        # ... and links to the task run that carried it (a trace of its own when the sweep
-        # dispatched it; here the publish's, so the same trace).
-        assert deliver.links
+        # ... and links to the task run that carried it, which continues the publish's span
+        # (the sweep's trace instead when the sweep dispatched it).
+        assert deliver.links == (server.trace_id,)
+        publish = [s for s in spans if s.name.startswith("apply_async/")]
+        assert [s.service for s in publish] == ["pagely-api"]
 
         # A token in a path never reaches a span: the verification link's.
         body = mail.get_body(("plain",))

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi import params as params_module
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from pagely.core.context import request_id_var
 
@@ -164,16 +166,53 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at this path (Starlette's 405 names only the first
+    route it matched, so `/books` said `Allow: GET` though it takes POST too). HEAD wherever
+    GET is (the edge answers it)."""
+    router = request.app.router
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in router.routes):
+            allowed.append(method)
+            if method == "GET":
+                allowed.append("HEAD")
+    return allowed
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "No such resource"
-    return error_response(exc.status_code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(exc.status_code, message, headers=headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _json_body_sent_as_something_else(request: Request) -> bool:
+    """A body in another media type (text/plain, a form) for a route that reads JSON."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    params = getattr(dependant, "body_params", None)
+    if not params or any(isinstance(p.field_info, params_module.Form) for p in params):
+        return False
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bool(media) and media != "application/json" and not media.endswith("+json")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _json_body_sent_as_something_else(request):
+        return error_response(
+            415, "The body must be JSON (Content-Type: application/json)",
+            type_="unsupported_media_type",
+        )  # fmt: skip
     return error_response(422, "Validation failed", details=_validation_details(exc))
 
 

@@ -138,6 +138,10 @@ class EdgeMiddleware:
         status = 500
         started = False
         security = self.security
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:  # answered as the GET it asks about, with the same headers and no body
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
@@ -149,6 +153,8 @@ class EdgeMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-process-time", f"{time.perf_counter() - start:.6f}".encode()))
                 message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         admitted = not health
@@ -185,7 +191,7 @@ class EdgeMiddleware:
             if admitted:
                 self.in_flight -= 1
             fields: dict[str, Any] = {
-                "method": scope.get("method"),
+                "method": method,
                 "path": scope.get("path"),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 3),

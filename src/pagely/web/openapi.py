@@ -57,6 +57,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     _add_examples(components)
     _document_access(app, schema)
     settings: Settings = app.state.settings
+    # Generated clients take their default base URL from here (else http://localhost).
+    schema["servers"] = [{"url": settings.public_base_url, "description": "This deployment"}]
+    _document_search_limit(schema, settings.search_max_query_length)
     _document_token_url(schema, settings.api_prefix)
     app.openapi_schema = schema
     return schema
@@ -97,3 +100,18 @@ def _add_examples(components: dict[str, Any]) -> None:
         item = components.get(item_ref.rsplit("/", 1)[-1], {})
         if "examples" not in component and "next_cursor" in properties and item.get("examples"):
             component["examples"] = [{"items": item["examples"], "next_cursor": None}]
+
+
+def _document_search_limit(schema: dict[str, Any], limit: int) -> None:
+    """The listing's `q` is refused past SEARCH_MAX_QUERY_LENGTH (a setting, unknown when the
+    route is declared): the contract states that limit, not the route's hard ceiling."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if operation.get("operationId") != "books_list":
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") != "q" or parameter.get("in") != "query":
+                    continue
+                for variant in [parameter["schema"], *parameter["schema"].get("anyOf", [])]:
+                    if variant.get("type") == "string":
+                        variant["maxLength"] = limit

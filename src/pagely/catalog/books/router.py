@@ -154,12 +154,10 @@ async def create_book(
         idempotency_key=idempotency_key,
         key_hours=settings.idempotency_key_hours,
     )
+    assert created.etag is not None
+    headers = {"ETag": created.etag, "Location": f"{settings.api_prefix}/books/{created.book_id}"}
     if created.replayed:
-        headers = {"Idempotent-Replayed": "true"}
-    else:
-        assert created.etag is not None
-        location = f"{settings.api_prefix}/books/{created.book_id}"
-        headers = {"ETag": created.etag, "Location": location}
+        headers["Idempotent-Replayed"] = "true"
     return Response(created.body, status_code=created.status_code, media_type=JSON, headers=headers)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -130,9 +131,19 @@ class BookPage(BaseModel):
     next_cursor: str | None = None
 
 
-SortKey = Literal[
-    "relevance", "title", "-published_date", "published_date", "-rating", "-created_at"
-]
+class BookSort(StrEnum):
+    """The listing's orders: a named schema in the contract, so a generated client gets an
+    enum rather than a free string."""
+
+    relevance = "relevance"
+    by_title = "title"  # not `title`: str has a method of that name
+    published_date_desc = "-published_date"
+    published_date = "published_date"
+    rating_desc = "-rating"
+    created_at_desc = "-created_at"
+
+
+SortKey = BookSort
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ async def list_books(
     """A page of the listing. The first page of the default listing (newest first, no
     filters) is served from the cache and filled on a miss; other pages come from
     PostgreSQL on an autocommit connection."""
-    sort = sort or ("relevance" if filters.q else "-created_at")
+    sort = sort or (SortKey.relevance if filters.q else SortKey.created_at_desc)
     words = search.query_words(filters.q) if filters.q else []
     if sort == "relevance" and not words:
         raise RelevanceNeedsQuery()
@@ -178,8 +178,10 @@ async def create_book(
         digest = idempotency.request_hash(data.model_dump(mode="json"))
         stored = await idempotency.claim(session, owner.id, key, digest, key_hours)
         if stored is not None:
-            body = BookOut.model_validate(stored.response).model_dump_json().encode()
-            return Created(body, stored.status_code, replayed=True)
+            first = BookOut.model_validate(stored.response)
+            # The first answer again, headers included: the ETag and Location it carried.
+            return Created(first.model_dump_json().encode(), stored.status_code, replayed=True,
+                           book_id=first.id, etag=version_etag(first.version))  # fmt: skip
     row = await queries.insert_book(session, owner.id, _stored_values(data.model_dump()))
     if row is None:
         raise IsbnExists()

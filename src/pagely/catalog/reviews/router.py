@@ -43,7 +43,7 @@ async def list_reviews(
     book_id: uuid.UUID,
     session: SessionDep,
     _reader: OptionalReader,
-    sort: ReviewSort = "newest",
+    sort: ReviewSort = ReviewSort.newest,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ReviewPage:

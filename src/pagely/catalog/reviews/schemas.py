@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from pagely.core.schemas import Strict
 
-ReviewSort = Literal["newest", "rating", "-rating"]
+
+class ReviewSort(StrEnum):
+    """A book's reviews' orders (a named schema in the contract)."""
+
+    newest = "newest"
+    rating = "rating"
+    rating_desc = "-rating"
 
 
 Rating = Annotated[int, Field(ge=1, le=5, description="1 to 5 stars.")]
