@@ -233,6 +233,12 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _base_spec(path: Path, base: str) -> dict[str, Any] | None:
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if resolved.returncode != 0:  # a guard that silently compares nothing is no guard
+        raise SystemExit(f"openapi guard: no revision {base!r} to compare with (OPENAPI_BASE)")
     shown = subprocess.run(
         ["git", "show", f"{base}:{path.as_posix()}"], capture_output=True, text=True, check=False
     )

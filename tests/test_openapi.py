@@ -279,3 +279,32 @@ def test_what_a_generated_client_needs_from_the_contract(spec: dict[str, Any]) -
     [text] = [v for v in _parameter(spec, "/api/v1/books", "q")["schema"]["anyOf"]
               if v.get("type") == "string"]  # fmt: skip
     assert text["maxLength"] == settings.search_max_query_length
+
+
+def _operation(spec: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    [found] = [op for _, _, op in _operations(spec) if op.get("operationId") == operation_id]
+    return found
+
+
+def test_headers_and_conditional_requests_are_declared(spec: dict[str, Any]) -> None:
+    ref = "#/components/headers/"
+    for method, path, operation in _operations(spec):
+        for status, response in operation["responses"].items():
+            headers = response.get("headers", {})
+            assert headers.get("X-Request-ID") == {"$ref": ref + "X-Request-ID"}, (path, status)
+            if status in ("429", "503"):
+                assert "Retry-After" in headers, (method, path, status)
+    for read in ("books_list", "books_get", "books_get_by_isbn", "tags_list"):
+        operation = _operation(spec, read)
+        assert any(p["name"] == "If-None-Match" for p in operation["parameters"]), read
+        assert "content" not in operation["responses"]["304"], read  # bodiless
+        assert "ETag" in operation["responses"]["200"]["headers"], read
+    created = _operation(spec, "books_create")["responses"]["201"]["headers"]
+    assert {"ETag", "Location", "Idempotent-Replayed", "X-Request-ID"} <= created.keys()
+    for write in ("books_replace", "books_update"):
+        [if_match] = [p for p in _operation(spec, write)["parameters"] if p["name"] == "If-Match"]
+        assert if_match["required"] is True, write
+        assert "428" in _operation(spec, write)["responses"], write
+    [optional] = [p for p in _operation(spec, "books_delete")["parameters"]
+                  if p["name"] == "If-Match"]  # fmt: skip
+    assert optional["required"] is False  # DELETE honours it without requiring it

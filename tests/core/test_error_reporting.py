@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from pagely.app import create_app
 from pagely.core.errorreporting import scrub, stop_error_reporting
+from pagely.core.errors import Overloaded
 from pagely.identity.access import PUBLIC
 from pagely.settings import Settings
 from tests.fixtures.apps import asgi_client
@@ -119,6 +120,20 @@ async def test_an_unhandled_error_is_reported_scrubbed(
     for secret in (TOKEN, SECRET_PASSWORD, "reader@example.com"):
         assert secret not in sent
     assert '"vars"' not in sent  # no local variables from the frames
+
+
+async def test_a_503_on_purpose_is_not_reported(settings: Settings, ingest: SentryIngest) -> None:
+    app = create_app(settings.model_copy(update={"sentry_dsn": SecretStr(ingest.dsn)}))
+
+    async def busy() -> None:
+        raise Overloaded("database pool")
+
+    app.add_api_route("/busy", busy, methods=["GET"], dependencies=[PUBLIC])
+    async with LifespanManager(app), asgi_client(app) as client:
+        for _ in range(3):
+            assert (await client.get("/busy")).status_code == 503
+    sentry_sdk.flush(5)
+    assert ingest.events() == []
 
 
 async def test_nothing_is_sent_without_a_dsn(settings: Settings, ingest: SentryIngest) -> None:

@@ -20,7 +20,7 @@ from pagely.core.resources import Resources
 from pagely.devtools.processes import free_port
 from pagely.settings import Settings
 from tests.fixtures.accounts import bearer, make_user, sign_in
-from tests.fixtures.apps import asgi_client
+from tests.fixtures.apps import app_client, asgi_client
 from tests.fixtures.catalog import BOOKS, book_body
 from tests.fixtures.outbox import enqueue, wait_for_status
 from tests.fixtures.servers import _environment
@@ -104,6 +104,22 @@ async def test_only_allowed_addresses_may_read_it(app: object) -> None:
         assert refused.status_code == 404
         assert refused.json()["error"]["type"] == "not_found"
         assert (await inside.get("/metrics")).status_code == 200
+
+
+async def test_a_proxied_request_is_not_taken_for_a_local_one(settings: Settings) -> None:
+    """Behind a reverse proxy on the same machine every request comes from 127.0.0.1: only
+    a proxy that is trusted and names the caller is believed."""
+    async with app_client(settings) as direct:
+        assert (await direct.get("/metrics")).status_code == 200
+        forwarded = await direct.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert forwarded.status_code == 404
+    trusting = {"trusted_proxies": ["127.0.0.1"], "metrics_allow_from": ["10.0.0.0/8"]}
+    async with app_client(settings, **trusting) as via_proxy:
+        named = await via_proxy.get("/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+        assert named.status_code == 200
+        outsider = await via_proxy.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert outsider.status_code == 404
+        assert (await via_proxy.get("/metrics")).status_code == 404  # the proxy said nothing
 
 
 @pytest.fixture

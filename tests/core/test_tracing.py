@@ -123,10 +123,17 @@ async def test_a_registration_is_one_trace_from_request_to_smtp(
         [token] = set(links)
         verified = await http.get(f"{API}/auth/verify/{token}")
         assert verified.status_code == 200
+        # Any character in a path, and a client's own trace context, are taken in stride.
+        stray = await http.get(f"{API}/tags/日本", headers={
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})  # fmt: skip
+        assert stray.status_code == 404
         await http.aclose()
         verify = _wait_for_span(receiver, "GET /auth/verify/{token}")
         assert token not in repr(receiver.snapshot())
         assert "/auth/verify/[redacted]" in str(verify.attributes)  # http.url, http.target
+        assert not [
+            s for s in receiver.snapshot() if s.trace_id == "0af7651916cd43dd8448eb211c80319c"
+        ]
 
     # The log lines name the trace; the worker's carry the request's id.
     api_lines = _json_lines(tmp_path / "server.log")

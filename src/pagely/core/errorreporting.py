@@ -78,7 +78,9 @@ def configure_error_reporting(settings: Settings, component: str) -> bool:
     if settings.sentry_dsn is None:
         return False
     import sentry_sdk
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
     from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
 
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
@@ -99,7 +101,13 @@ def configure_error_reporting(settings: Settings, component: str) -> bool:
         before_breadcrumb=_before_breadcrumb,
         # Log lines are breadcrumbs, never events: the exception itself is reported (`report`,
         # Celery's task failures), with its stack, once.
-        integrations=[LoggingIntegration(event_level=None)],
+        # A 5xx the handlers answered on purpose (503 overloaded or a dependency down) is
+        # not an error to report: under overload it would flood the project.
+        integrations=[
+            LoggingIntegration(event_level=None),
+            StarletteIntegration(failed_request_status_codes=set()),
+            FastApiIntegration(failed_request_status_codes=set()),
+        ],
     )
     sentry_sdk.set_tag("component", component)
     _enabled = True

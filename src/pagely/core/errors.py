@@ -191,7 +191,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = "No such resource"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = ", ".join(allowed_methods(request))
+        # Under a mount (static files) no route of ours matches: keep what Starlette said.
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "GET, HEAD")
     return error_response(exc.status_code, message, headers=headers)
 
 

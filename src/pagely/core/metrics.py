@@ -101,22 +101,47 @@ def redis_error(use: str) -> None:
 
 def multiprocess_directory(path: str | None = None) -> Path:
     """For a command that starts a group of processes: the directory they share (`path`, or
-    PROMETHEUS_MULTIPROC_DIR, or a new one), emptied of an earlier run's files and set in the
-    environment, which the processes inherit. Call it before anything imports this module
-    in the processes that record."""
+    PROMETHEUS_MULTIPROC_DIR, or a new one), emptied of an earlier run's files (this
+    process's own, created when it imported this module, stay) and set in the environment,
+    which the processes it starts inherit."""
     chosen = (
         path or os.environ.get(MULTIPROC_VARIABLE) or tempfile.mkdtemp(prefix="pagely-metrics-")
     )
     directory = Path(chosen)
-    if directory.exists():
-        for stale in directory.glob("*.db"):
-            stale.unlink()
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # an earlier run's; this process's own stay
+        if _pid_of(stale) != os.getpid():
+            stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_VARIABLE] = str(directory)
     # This process imported the library already: what it records from now on (every labelled
     # series, created at first use, as in a worker's pool processes) goes to the directory.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return directory
+
+
+def _pid_of(file: Path) -> int | None:
+    """The process a multiprocess file belongs to: `counter_1234.db`, `gauge_livesum_1234.db`."""
+    tail = file.stem.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _forget_dead_processes(directory: Path) -> None:
+    """Live gauges (the pools) of processes that are gone (a worker restarted) must not stay
+    in the sum; their counters and histograms do, as totals should."""
+    for file in directory.glob("gauge_live*.db"):
+        pid = _pid_of(file)
+        if pid is not None and not _alive(pid):
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_directory(directory: Path) -> None:
@@ -150,6 +175,7 @@ def worker_registry() -> CollectorRegistry:
     this process's own. A worker's metrics server shows this."""
     registry = CollectorRegistry()
     if multiprocess_mode():
+        _forget_dead_processes(Path(os.environ[MULTIPROC_VARIABLE]))
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY

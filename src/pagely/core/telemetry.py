@@ -20,9 +20,11 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import structlog
-from opentelemetry import propagate, trace
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -125,7 +127,7 @@ def carrier() -> dict[str, str] | None:
     trace context of the current span (when one is recording) and the request id."""
     found: dict[str, str] = {}
     if trace.get_current_span().get_span_context().is_valid:
-        propagate.inject(found)
+        _W3C.inject(found)
     request_id = request_id_var.get()
     if request_id is not None:
         found[_REQUEST_ID_KEY] = request_id
@@ -146,7 +148,7 @@ def continued(saved: Mapping[str, Any] | None, name: str, **attributes: Any) -> 
             return
         here = trace.get_current_span().get_span_context()
         links = [trace.Link(here)] if here.is_valid else []
-        parent = propagate.extract(dict(saved)) if "traceparent" in saved else None
+        parent = _W3C.extract(dict(saved)) if "traceparent" in saved else None
         with tracer.start_as_current_span(
             name, context=parent, kind=trace.SpanKind.CONSUMER, links=links,
             attributes=attributes,
@@ -178,6 +180,8 @@ class TracedRequests:
 
 
 _ORIGINAL_SCOPE = "pagely.original_scope"
+_CLIENT_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+_W3C = TraceContextTextMapPropagator()  # the trace context alone, never baggage
 
 
 def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
@@ -198,8 +202,18 @@ class _RedactedScope:
         query = scope.get("query_string", b"").decode("latin-1")
         shown = redact_url(f"{path}?{query}" if query else path)
         shown_path, _, shown_query = shown.partition("?")
-        copy = {**scope, "path": shown_path, "raw_path": shown_path.encode("latin-1"),
-                "query_string": shown_query.encode("latin-1"), _ORIGINAL_SCOPE: scope}  # fmt: skip
+        # The path is decoded text (it may hold any character): the raw form is re-quoted.
+        raw_path = scope.get("raw_path") if shown_path == path else quote(shown_path).encode()
+        copy = {
+            **scope,
+            "path": shown_path,
+            "raw_path": raw_path,
+            "query_string": shown_query.encode("latin-1"),
+            # A public API's callers do not steer its traces: a client's traceparent would
+            # force sampling, its baggage would travel into the outbox and the worker.
+            "headers": [(k, v) for k, v in scope["headers"] if k not in _CLIENT_TRACE_HEADERS],
+            _ORIGINAL_SCOPE: scope,
+        }
         await self.app(copy, receive, send)
 
 

@@ -233,8 +233,8 @@ async def signin(
     if user is None:
         # Only failures count, so a stranger cannot lock the owner out for long; the address
         # limit bounds guessing across accounts.
+        metrics.SIGNIN_FAILURES.inc()  # first: the failure that trips the limit counts too
         await limiter.hit(*limit)
-        metrics.SIGNIN_FAILURES.inc()
         log.warning("authn_login_fail", ip=ip, known_device=limit[0] == "signin_device")
         raise InvalidCredentials()
     pair = await start_session(session, settings, user, device=device, device_key=device_key,

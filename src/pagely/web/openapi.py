@@ -60,6 +60,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     # Generated clients take their default base URL from here (else http://localhost).
     schema["servers"] = [{"url": settings.public_base_url, "description": "This deployment"}]
     _document_search_limit(schema, settings.search_max_query_length)
+    _document_headers(schema)
     _document_token_url(schema, settings.api_prefix)
     app.openapi_schema = schema
     return schema
@@ -115,3 +116,79 @@ def _document_search_limit(schema: dict[str, Any], limit: int) -> None:
                 for variant in [parameter["schema"], *parameter["schema"].get("anyOf", [])]:
                     if variant.get("type") == "string":
                         variant["maxLength"] = limit
+
+
+# --- response headers and conditional requests ----------------------------------------------
+
+_ETAG_NOTE = (
+    'Opaque: send it back exactly as received, quotes included (`"v2"`, not `2`, which '
+    "never matches)."
+)
+_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {"description": "This request's id (yours, when you sent a sane one); "
+                     "error bodies and the server's log lines carry it too.",
+                     "schema": {"type": "string"}},
+    "ETag": {"description": f"The representation's version. {_ETAG_NOTE}",
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "How long a client may reuse the body without asking.",
+                      "schema": {"type": "string"}},
+    "Location": {"description": "The new resource's path.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the stored first answer to "
+                            "the same `Idempotency-Key` (nothing was created again).",
+                            "schema": {"type": "string", "enum": ["true"]}},
+    "Retry-After": {"description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer", "minimum": 1}},
+}  # fmt: skip
+# GETs that answer 304 to a current If-None-Match.
+_CONDITIONAL_READS = {"books_list", "books_get", "books_get_by_isbn", "tags_list"}
+# (operation, status): the headers that response carries besides X-Request-ID.
+_RESPONSE_HEADERS = {
+    **{(op, "200"): ("ETag", "Cache-Control") for op in _CONDITIONAL_READS},
+    ("books_create", "201"): ("ETag", "Location", "Idempotent-Replayed"),
+    ("books_replace", "200"): ("ETag",),
+    ("books_update", "200"): ("ETag",),
+    ("roles_create", "201"): ("Location",),
+}
+# Writes that answer 428 without If-Match (and 412 when it is stale).
+_REQUIRE_IF_MATCH = {"books_replace", "books_update"}
+
+
+def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _document_headers(schema: dict[str, Any]) -> None:
+    """Every header a client may read, declared where it is sent (so a generated client reads
+    it typed); If-None-Match and the bodiless 304 on the GETs that honour them; If-Match
+    required where its absence is a 428."""
+    schema.setdefault("components", {})["headers"] = _HEADERS
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation_id = operation.get("operationId")
+            responses = operation.get("responses", {})
+            if operation_id in _CONDITIONAL_READS:
+                operation.setdefault("parameters", []).append({
+                    "name": "If-None-Match", "in": "header", "required": False,
+                    "description": f"An ETag this client holds: 304 with no body when it is "
+                    f"still current. {_ETAG_NOTE}",
+                    "schema": {"type": "string"},
+                })  # fmt: skip
+                responses["304"] = {
+                    "description": "Not modified: the ETag sent is current. No body; reuse "
+                    "the one you hold.",
+                    "headers": _header_refs(("ETag", "Cache-Control", "X-Request-ID")),
+                }
+            if operation_id in _REQUIRE_IF_MATCH:
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "If-Match":
+                        parameter["required"] = True
+                        parameter["schema"] = {"type": "string"}
+                        parameter["description"] = (
+                            f"The book's current ETag, from a GET: 428 without it, 412 when "
+                            f"it is stale. {_ETAG_NOTE}"
+                        )
+            for status, response in responses.items():
+                names = ("X-Request-ID", *_RESPONSE_HEADERS.get((operation_id, status), ()))
+                if status in ("429", "503"):
+                    names += ("Retry-After",)
+                response.setdefault("headers", {}).update(_header_refs(names))

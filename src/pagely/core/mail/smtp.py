@@ -7,7 +7,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiosmtplib
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from pagely.core import telemetry
 from pagely.core.mail.render import RenderedEmail
@@ -48,8 +48,16 @@ async def send_message(settings: Settings, message: EmailMessage) -> None:
         "smtp.send",
         kind=SpanKind.CLIENT,
         attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
-    ):
-        await _send(settings, message, settings.smtp_host, password)
+        # The exception's message can quote the recipient: only its type goes on the span.
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            await _send(settings, message, settings.smtp_host, password)
+        except Exception as exc:
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            span.set_attribute("error.type", type(exc).__name__)
+            raise
 
 
 async def _send(
