@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     # Requests one API process works on at once. One more is answered at once with 503
     # `overloaded` and Retry-After (health probes exempt), so admitted requests keep their
     # latency; the pools below are sized from it unless set.
-    max_in_flight: int = Field(default=64, ge=1)
+    # 32: measured better than 64 on both overload scenarios (docs/performance.md), with a
+    # PostgreSQL pool of 16 that leaves PostgreSQL less to contend over.
+    max_in_flight: int = Field(default=32, ge=1)
     # PostgreSQL connections per process: max_in_flight / 2, no overflow, by default (a
     # request holds one briefly; more would only queue inside PostgreSQL). A wait for one
     # longer than SERVICE_TIMEOUT_SECONDS is a 503 `overloaded`, never a 500.
@@ -180,7 +182,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # An idle keep-alive connection is closed after this long. Longer than the longest
-    # Retry-After a refusal sends (8 s), so a client that waits as told comes back on its
+    # Retry-After a refusal sends (16 s), so a client that waits as told comes back on its
     # open connection instead of paying for a new one; and longer than the idle timeout of
     # the load balancer in front, so the balancer, never the server, closes first.
     keep_alive_seconds: int = Field(default=30, ge=1)

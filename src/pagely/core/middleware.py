@@ -34,7 +34,7 @@ error_log = structlog.get_logger("pagely.errors")
 _PROBES = ("/health", "/metrics")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_MAX_RETRY_AFTER = 8
+_MAX_RETRY_AFTER = 16
 _RETRY_AFTER = [str(seconds).encode() for seconds in range(1, _MAX_RETRY_AFTER + 1)]
 _SHED_BODY = (
     b'{"success":false,"error":{"type":"overloaded","message":"The server is busy; retry '
@@ -218,9 +218,11 @@ class EdgeMiddleware:
         request. No access-log line each (a summary at most once a second).
 
         Retry-After is drawn at random, so refused clients do not all come back in the same
-        instant: from 1-2 s when a few are refused up to 1-8 s when many are (one more second
-        of spread per `max_in_flight` refusals a second). The harder the process is pushed,
-        the fewer refusals it has to spend its time on."""
+        instant: from 1-2 s when a few are refused up to 1-16 s when many are (one more second
+        of spread per `max_in_flight` / 4 refusals a second). The harder the process is pushed,
+        the fewer refusals it has to spend its time on: a client refused at 30 times the
+        capacity cannot be served sooner anyway. KEEP_ALIVE_SECONDS outlasts the longest wait,
+        so the client comes back on its open connection."""
         self.shed += 1
         REQUESTS_SHED.inc()
         now = time.monotonic()
@@ -228,7 +230,8 @@ class EdgeMiddleware:
             self._shed_per_second = self.shed / (now - self._shed_logged_at)
             access_log.warning("requests_shed", count=self.shed, max_in_flight=self.max_in_flight)
             self.shed, self._shed_logged_at = 0, now
-        spread = min(_MAX_RETRY_AFTER, 2 + int(self._shed_per_second) // self.max_in_flight)
+        per_second = max(1, self.max_in_flight // 4)
+        spread = min(_MAX_RETRY_AFTER, 2 + int(self._shed_per_second) // per_second)
         body = _SHED_BODY % request_id.encode()  # the id matched _VALID_REQUEST_ID: no escaping
         headers = [
             (b"content-type", b"application/json"),
