@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
                            "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "X-Process-Time", "Retry-After"],
+            expose_headers=["ETag", "Location", "Idempotent-Replayed", "X-Request-ID",
+                            "X-Process-Time", "Retry-After"],
         )  # fmt: skip
     return app

@@ -170,15 +170,27 @@ def exposition(extra: Iterable[Metric] = ()) -> bytes:
     return generate_latest(worker_registry()) + generate_latest(fixed)
 
 
+class _Processes(Collector):
+    """Every process's files, read at each scrape after the live gauges of dead processes
+    are dropped (a worker's pool replaces its children; uvicorn restarts a worker)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files = multiprocess.MultiProcessCollector(None, str(directory))  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterator[Metric]:
+        _forget_dead_processes(self.directory)
+        yield from self.files.collect()  # type: ignore[no-untyped-call]
+
+
 def worker_registry() -> CollectorRegistry:
     """The recorded metrics: every process of the group, summed (multiprocess mode), or
-    this process's own. A worker's metrics server shows this."""
+    this process's own. A worker's metrics server shows this, built once and read at every
+    scrape."""
+    if not multiprocess_mode():
+        return REGISTRY
     registry = CollectorRegistry()
-    if multiprocess_mode():
-        _forget_dead_processes(Path(os.environ[MULTIPROC_VARIABLE]))
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
+    registry.register(_Processes(Path(os.environ[MULTIPROC_VARIABLE])))
     return registry
 
 

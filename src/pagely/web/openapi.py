@@ -189,6 +189,8 @@ def _document_headers(schema: dict[str, Any]) -> None:
                         )
             for status, response in responses.items():
                 names = ("X-Request-ID", *_RESPONSE_HEADERS.get((operation_id, status), ()))
-                if status in ("429", "503"):
+                # Every 429 and 503 says when to retry, but readiness's 503: it is a probe's
+                # answer, not a refusal.
+                if status in ("429", "503") and operation_id != "health_ready":
                     names += ("Retry-After",)
                 response.setdefault("headers", {}).update(_header_refs(names))
