@@ -5,7 +5,6 @@ worker's pool)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 import uuid
@@ -23,7 +22,7 @@ from tests.fixtures.accounts import bearer, make_user, sign_in
 from tests.fixtures.apps import app_client, asgi_client
 from tests.fixtures.catalog import BOOKS, book_body
 from tests.fixtures.outbox import enqueue, wait_for_status
-from tests.fixtures.servers import _environment
+from tests.fixtures.servers import serve_process
 from tests.fixtures.worker import StartWorker
 
 
@@ -126,29 +125,12 @@ async def test_a_proxied_request_is_not_taken_for_a_local_one(settings: Settings
 @pytest.fixture
 def two_workers(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """`pagely serve --workers 2`: two API processes behind one socket."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pagely.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path, env={**_environment(settings), "LOG_LEVEL": "WARNING"},
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "pagely serve did not start"
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "pagely.cli", "serve", "--port", str(port), "--workers", "2"]
+
+    with serve_process(settings, tmp_path, command, LOG_LEVEL="WARNING") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 def test_two_api_processes_are_summed(two_workers: str) -> None:

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,29 +38,30 @@ def _otel(receiver: OtlpReceiver) -> dict[str, Any]:
     }
 
 
-def _wait_for_spans(
-    receiver: OtlpReceiver, trace_id: str, names: set[str], timeout: float = 20
+def _spans_when(
+    receiver: OtlpReceiver, ready: Callable[[list[ReceivedSpan]], bool], what: str
 ) -> list[ReceivedSpan]:
-    deadline = time.monotonic() + timeout
-    while True:
-        spans = [s for s in receiver.snapshot() if s.trace_id == trace_id]
-        if names <= {s.name for s in spans}:
-            return spans
+    """The spans received so far, once `ready` holds for them (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while not ready(spans := receiver.snapshot()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"missing {names - {s.name for s in spans}} in {spans}")
+            raise AssertionError(f"no {what} in {[s.name for s in spans]}")
         time.sleep(0.1)
+    return spans
 
 
-def _wait_for_span(receiver: OtlpReceiver, name: str, timeout: float = 20) -> ReceivedSpan:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [s for s in receiver.snapshot() if s.name == name]
-        if found:
-            [span] = found
-            return span
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no span {name!r} in {[s.name for s in receiver.snapshot()]}")
-        time.sleep(0.1)
+def _wait_for_spans(receiver: OtlpReceiver, trace_id: str, names: set[str]) -> list[ReceivedSpan]:
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        return names <= {s.name for s in spans if s.trace_id == trace_id}
+
+    spans = _spans_when(receiver, complete, f"{sorted(names)} in trace {trace_id}")
+    return [s for s in spans if s.trace_id == trace_id]
+
+
+def _wait_for_span(receiver: OtlpReceiver, name: str) -> ReceivedSpan:
+    spans = _spans_when(receiver, lambda spans: any(s.name == name for s in spans), repr(name))
+    [span] = [s for s in spans if s.name == name]
+    return span
 
 
 def _json_lines(path: Path) -> list[dict[str, object]]:

@@ -100,14 +100,11 @@ def redis_error(use: str) -> None:
 
 
 def multiprocess_directory(path: str | None = None) -> Path:
-    """For a command that starts a group of processes: the directory they share (`path`, or
-    PROMETHEUS_MULTIPROC_DIR, or a new one), emptied of an earlier run's files (this
+    """For a command that starts a group of processes: the directory they share (`path`, the
+    configured PROMETHEUS_MULTIPROC_DIR, or a new one), emptied of an earlier run's files (this
     process's own, created when it imported this module, stay) and set in the environment,
     which the processes it starts inherit."""
-    chosen = (
-        path or os.environ.get(MULTIPROC_VARIABLE) or tempfile.mkdtemp(prefix="pagely-metrics-")
-    )
-    directory = Path(chosen)
+    directory = Path(path or tempfile.mkdtemp(prefix="pagely-metrics-"))
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):  # an earlier run's; this process's own stay
         if _pid_of(stale) != os.getpid():
