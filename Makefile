@@ -33,6 +33,12 @@ run: $(VENV)/.synced ## Start everything (embedded PostgreSQL/Redis/mail when no
 test: $(VENV)/.synced ## Run the whole test suite (TEST_DATABASE_URL / TEST_REDIS_URL, else embedded)
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 
+# The TypeScript client test's generator and compiler, pinned in
+# tests/clients/typescript/package-lock.json.
+test: tests/clients/typescript/node_modules/.package-lock.json
+tests/clients/typescript/node_modules/.package-lock.json: tests/clients/typescript/package-lock.json
+	cd tests/clients/typescript && npm ci --no-audit --no-fund --silent
+
 # The paths that `make lint` checks and `make fmt` formats: one list.
 PY_PATHS := src tests migrations scripts bench
 

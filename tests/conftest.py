@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +32,7 @@ from pagely.devtools.dbadmin import database_url as database_url_for
 from pagely.models import metadata
 from pagely.settings import Settings
 from pagely.worker.celery import create_resources
+from tests.fixtures import contract
 from tests.fixtures.apps import asgi_client, make_settings
 
 # The fixtures every package shares (signed-in headers, the SMTP sink, Celery workers, live
@@ -58,6 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller prepared everything and exported it
     os.environ.setdefault(RUN_ID_VAR, str(os.getpid()))
+    errors_dir = Path(tempfile.mkdtemp(prefix="pagely-errors-"))
+    os.environ[contract.LOG_DIR_VAR] = str(errors_dir)
+    config.stash[_errors_key] = errors_dir
     if not (os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")):
         from pagely.devtools.embedded import DevStack
 
@@ -90,6 +97,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _stack_key = pytest.StashKey[Any]()
+_errors_key = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every error a test received is one the contract declares (fixtures/contract.py)."""
+    errors_dir = session.config.stash.get(_errors_key, None)
+    if errors_dir is None:
+        return  # an xdist worker: the controller checks what every worker logged
+    observed = contract.read_observed(errors_dir)
+    shutil.rmtree(errors_dir, ignore_errors=True)
+    problems = contract.undeclared(observed, contract.CONTRACT.read_text())
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n".join(f"  {p}" for p in problems)
+        message = f"errors answered but not declared in openapi.json:\n{lines}"
+        if reporter is not None:
+            reporter.write_sep("=", "contract", red=True)
+            reporter.write_line(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _worker_index(worker_id: str) -> int:

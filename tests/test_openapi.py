@@ -55,12 +55,21 @@ def test_every_operation_is_complete(spec: dict[str, Any]) -> None:
         responses = op["responses"]
         success = [code for code in responses if code.startswith("2")]
         assert success, where
+        known_types = set(schemas["ErrorType"]["enum"])
         for code, response in responses.items():
             # Readiness answers its per-dependency report with the 503, by design.
-            if code[0] in "45" and op["operationId"] != "health_ready":
-                assert response["content"]["application/json"]["schema"] == {"$ref": ENVELOPE}, (
-                    f"{where} {code}"
-                )
+            if code[0] not in "45" or op["operationId"] == "health_ready":
+                continue
+            if "x-error-types" not in response:  # a page for the browser (a link's 400)
+                assert set(response["content"]) == {"text/html"}, f"{where} {code}"
+                continue
+            json_body = response["content"]["application/json"]
+            assert json_body["schema"] == {"$ref": ENVELOPE}, f"{where} {code}"
+            assert response["x-error-types"], f"{where} {code}"
+            assert set(response["x-error-types"]) <= known_types, f"{where} {code}"
+            assert set(json_body["examples"]) == set(response["x-error-types"]), f"{where} {code}"
+            for type_ in response["x-error-types"]:
+                assert f"`{type_}`" in response["description"], f"{where} {code} {type_}"
         if op.get("security"):
             assert "401" in responses, where
         if op.get("parameters") or op.get("requestBody"):
@@ -105,17 +114,19 @@ def test_the_examples_are_valid_responses() -> None:
         VerifyOut,
     )
     from pagely.notifications.schemas import (
-        NotificationOut,
+        Notification,
         NotificationPage,
         NotificationPreferences,
         ReadAllOut,
+        ReviewCreatedNotification,
     )
     from pagely.web.examples import EXAMPLES
 
     models: list[type[BaseModel]] = [
         Accepted, SessionOut, TokenPair, UserAdminOut, UserOut, VerifyOut, ReviewCreated,
         BookOut, ReviewOut, ReviewPage, TagOut, ErrorEnvelope, Liveness, Readiness,
-        NotificationOut, NotificationPage, NotificationPreferences, ReadAllOut,
+        Notification, ReviewCreatedNotification, NotificationPage, NotificationPreferences,
+        ReadAllOut,
         OutboxItem, OutboxStats, PermissionOut, RoleOut,
     ]  # fmt: skip
     assert {m.__name__ for m in models} == set(EXAMPLES)
@@ -269,16 +280,55 @@ def test_what_a_generated_client_needs_from_the_contract(spec: dict[str, Any]) -
     settings = load_settings(_env_file=None)
     assert spec["servers"] == [{"url": settings.public_base_url, "description": "This deployment"}]
     # Sorts are named enums (a Dart enum, not a String?).
-    assert _parameter(spec, "/api/v1/books", "sort")["schema"]["anyOf"][0] == {
+    assert _parameter(spec, "/api/v1/books", "sort")["schema"] == {
         "$ref": "#/components/schemas/BookSort"
     }
     reviews = spec["paths"]["/api/v1/books/{book_id}/reviews"]["get"]["parameters"]
     [sort] = [p for p in reviews if p["name"] == "sort"]
     assert sort["schema"]["$ref"] == "#/components/schemas/ReviewSort"
     # The search's stated limit is the one the server applies.
-    [text] = [v for v in _parameter(spec, "/api/v1/books", "q")["schema"]["anyOf"]
-              if v.get("type") == "string"]  # fmt: skip
+    text = _parameter(spec, "/api/v1/books", "q")["schema"]
     assert text["maxLength"] == settings.search_max_query_length
+    # A parameter is omitted, never sent as null: no `String?` / `string | null` for one.
+    for method, path, op in _operations(spec):
+        for parameter in op.get("parameters", []):
+            variants = [parameter["schema"], *parameter["schema"].get("anyOf", [])]
+            assert all(v.get("type") != "null" for v in variants), (method, path, parameter)
+    # Notifications are one schema per kind, told apart by `kind`.
+    union = spec["components"]["schemas"]["Notification"]
+    assert union["discriminator"]["propertyName"] == "kind"
+    kinds = spec["components"]["schemas"]["ReviewCreatedNotification"]["properties"]["kind"]
+    assert kinds["const"] == "review_created"
+    assert union["discriminator"]["mapping"] == {
+        "review_created": "#/components/schemas/ReviewCreatedNotification"
+    }
+
+
+def test_error_types_are_one_registry(spec: dict[str, Any]) -> None:
+    """`ErrorType` is the registry, and the suite's check of observed errors can fail."""
+    from pagely.core.errors import error_types
+    from tests.fixtures.contract import Observed, undeclared
+
+    assert spec["components"]["schemas"]["ErrorType"]["enum"] == list(error_types())
+    body = spec["components"]["schemas"]["ErrorBody"]["properties"]["type"]
+    assert body == {"$ref": "#/components/schemas/ErrorType"}
+    contract = json.dumps(spec)
+    book = "/api/v1/books/0c6f8f0e-5b7a-4d7e-8c1a-2f9b7e4d3a10"
+    fine = {
+        Observed("GET", book, 404, "book_not_found"),
+        Observed("HEAD", book, 401, "token_expired"),
+        Observed("GET", "/api/v1/books/isbn/123", 404, "book_not_found"),
+        Observed("GET", "/api/v1/nowhere", 404, "not_found"),  # no operation: the edge's
+    }
+    assert undeclared(fine, contract) == []
+    wrong = {
+        Observed("GET", book, 404, "role_not_found"),
+        Observed("DELETE", book, 409, "isbn_exists"),
+    }
+    assert undeclared(wrong, contract) == [
+        f"books_delete (DELETE {book}): 409 isbn_exists is not declared",
+        f"books_get (GET {book}): 404 role_not_found is not declared",
+    ]
 
 
 def _operation(spec: dict[str, Any], operation_id: str) -> dict[str, Any]:

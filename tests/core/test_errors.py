@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from pagely.app import create_app
 from pagely.core.db import SessionDep
 from pagely.core.errors import Conflict
+from pagely.core.http import prefers_json
 from pagely.models import User
 from pagely.settings import Settings
 from tests.fixtures.apps import asgi_client
@@ -246,3 +247,20 @@ async def test_the_form_route_still_takes_a_form(client: httpx.AsyncClient) -> N
         "/api/v1/auth/token", data={"username": "nobody@example.com", "password": "wrong-one-1"}
     )
     assert_envelope(response, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_wanted"),
+    [
+        (None, False),
+        ("application/json", True),
+        ("*/*", False),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),
+        ("application/json, text/html;q=0.5", True),
+        ("text/html;q=0.5, application/*", True),
+        ("application/json;q=0, text/html", False),
+        ("application/json;q=oops", False),
+    ],
+)
+def test_content_negotiation_between_a_page_and_json(accept: str | None, json_wanted: bool) -> None:
+    assert prefers_json(accept) is json_wanted

@@ -351,6 +351,32 @@ async def test_verify_link_page_and_expiry(
     assert (await client.post("/api/v1/auth/verify", json={"token": moved})).status_code == 400
 
 
+async def test_the_verify_link_answers_json_to_a_client_that_asks_for_it(
+    client: httpx.AsyncClient, resources: Resources, settings: Settings
+) -> None:
+    user = await make_user(resources, verified=False)
+    token = tokens.make_verify_token(settings, user.id, user.email)
+    as_json = {"Accept": "application/json"}
+    refused = await client.get("/api/v1/auth/verify/garbage", headers=as_json)
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["error"]["type"] == "invalid_token"
+    assert refused.json()["error"]["request_id"] == refused.headers["x-request-id"]
+    done = await client.get(f"/api/v1/auth/verify/{token}", headers=as_json)
+    assert (done.status_code, done.json()) == (200, {"status": "verified"})
+    again = await client.get(f"/api/v1/auth/verify/{token}", headers=as_json)
+    assert again.json() == {"status": "already_verified"}
+    # A browser's Accept (HTML first, anything at q=0.8) still gets the page.
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = await client.get(f"/api/v1/auth/verify/{token}", headers={"Accept": browser})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Already verified" in page.text
+    late = tokens.make_verify_token(settings, user.id, user.email)
+    clock.advance(timedelta(hours=49))
+    expired = await client.get(f"/api/v1/auth/verify/{late}", headers=as_json)
+    assert (expired.status_code, expired.json()["error"]["type"]) == (400, "token_expired")
+
+
 async def test_signin_is_rate_limited_per_account(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:

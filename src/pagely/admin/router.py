@@ -9,21 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from pagely.admin import service
+from pagely.admin.errors import AlreadySent, MessageBusy, OutboxMessageNotFound
 from pagely.admin.schemas import OutboxItem, OutboxStats
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from pagely.core.resources import DispatcherDep, RedisDep
 from pagely.identity.dependencies import OutboxManager
 from pagely.models.outbox import OutboxStatus
 
-router = APIRouter(
-    prefix="/admin/outbox",
-    tags=["admin"],
-    responses={
-        **documented(401, 403, d403="Needs the outbox:manage permission"),
-    },
-)
+router = APIRouter(prefix="/admin/outbox", tags=["admin"])
 
 
 @router.get(
@@ -44,7 +39,6 @@ async def outbox_stats(
     operation_id="admin_outbox_list",
     summary="List outbox messages",
     description="Newest first, with cursor pagination; filter by status.",
-    responses=documented(422, d422="Invalid filter or cursor"),
 )
 async def outbox_list(
     _: OutboxManager,
@@ -66,11 +60,12 @@ async def outbox_list(
     description="Gives a failed (or stuck pending) message a fresh set of attempts and "
     "dispatches it now.",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        **documented(
-            404, 409, d404="No such message", d409="Already sent, or being sent right now"
-        ),
-    },
+    responses=declare(
+        OutboxMessageNotFound,
+        AlreadySent,
+        MessageBusy,
+        d409="Already sent, or being sent right now",
+    ),
 )
 async def outbox_retry(_: OutboxManager, session: SessionDep, outbox_id: uuid.UUID) -> OutboxItem:
     return OutboxItem.of(await service.retry(session, outbox_id))

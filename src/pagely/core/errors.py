@@ -8,6 +8,7 @@ exception into the same JSON body, always with the request id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -47,10 +48,34 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+# --- the registry of error types --------------------------------------------------------
+# Every `error.type` the API can send, with its statuses and a message it comes with: each
+# AppError subclass registers itself as it is defined, the few types answered without one
+# are registered below. The contract's `ErrorType` enum is made from it (web/openapi.py),
+# and `error_payload` refuses a type it does not hold, so the two cannot drift apart.
+
+
+_REGISTRY: dict[str, dict[int, str]] = {}  # type -> {status: the message it comes with}
+
+
+def register_error_type(type_: str, status_code: int, message: str) -> str:
+    _REGISTRY.setdefault(type_, {}).setdefault(status_code, message)
+    return type_
+
+
+def error_types() -> dict[str, dict[int, str]]:
+    """Every registered type, by name, with its statuses and their messages."""
+    return {name: dict(statuses) for name, statuses in sorted(_REGISTRY.items())}
+
+
 class AppError(Exception):
     status_code: int = 400
     type: str = "bad_request"
     message: str = "Bad request"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        register_error_type(cls.type, cls.status_code, cls.message)
 
     def __init__(
         self,
@@ -96,7 +121,7 @@ class Overloaded(AppError):
         self.resource = resource
 
 
-# Statuses raised by routing or Starlette itself, with the stable type a client switches on.
+# Statuses raised by routing, Starlette or the edge, with the stable type a client switches on.
 _HTTP_TYPES = {
     400: "bad_request",
     401: "unauthorized",
@@ -111,9 +136,12 @@ _HTTP_TYPES = {
     422: "validation_error",
     428: "precondition_required",
     429: "rate_limited",
+    431: "headers_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }
+for _status, _type in _HTTP_TYPES.items():
+    register_error_type(_type, _status, HTTPStatus(_status).phrase)
 
 
 def error_payload(
@@ -123,8 +151,11 @@ def error_payload(
     type_: str | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    fallback = "bad_request" if status_code < 500 else "internal_error"
+    type_ = type_ or _HTTP_TYPES.get(status_code, fallback)
+    assert type_ in _REGISTRY, f"error type {type_!r} is not registered (register_error_type)"
     error: dict[str, Any] = {
-        "type": type_ or _HTTP_TYPES.get(status_code, "error"),
+        "type": type_,
         "message": message,
         "details": details or [],
         "request_id": request_id_var.get(),
@@ -302,28 +333,16 @@ def install_error_handlers(app: FastAPI) -> None:
     # and answers the generic 500 (Starlette's ServerErrorMiddleware would re-raise it).
 
 
-_DOCUMENTED = {
-    400: "Bad request",
-    401: "`token_expired`: the access token expired, refresh it; `invalid_token`: missing, "
-    "malformed or revoked, sign in again",
-    403: "Not allowed for this user",
-    404: "No such resource",
-    409: "Conflicts with the current state",
-    412: "The If-Match ETag is stale",
-    422: "Invalid input",
-    428: "If-Match is required",
-    429: "Rate limited; see Retry-After",
-    503: "A backing service is unavailable; retry shortly",
-}
-
-
-def documented(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for error statuses, each with the envelope schema.
-    `documented(401, 404, d404="No such book")` overrides a description."""
-    return {
-        code: {
-            "model": ErrorEnvelope,
-            "description": descriptions.get(f"d{code}", _DOCUMENTED.get(code, "Error")),
-        }
-        for code in codes
-    }
+def declare(*errors: type[AppError], **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the errors an operation answers with, as `x-error-types` per
+    status: `declare(BookNotFound, NotBookOwner, d404="No such book")`. The ones every
+    operation of its kind gives (401 for a bearer token, 403 for its access, 413/415/422 for
+    a body, 503 ...) are added from the route by web/openapi.py, which also writes the
+    descriptions and examples."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        response = responses.setdefault(error.status_code, {"model": ErrorEnvelope})
+        response.setdefault("x-error-types", []).append(error.type)
+        if description := descriptions.get(f"d{error.status_code}"):
+            response["description"] = description
+    return responses

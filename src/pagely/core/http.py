@@ -73,3 +73,33 @@ def revalidated_response(representation: Representation, if_none_match: str | No
     body = representation.body
     status_code, headers = revalidated_json(body, representation.etag, if_none_match)
     return RawResponse(status_code, headers, body)
+
+
+def _quality(accept: str, media: str) -> float:
+    """The q of `media` in an Accept header: its own range, else `type/*`, else `*/*`; 0 when
+    none names it."""
+    kind = media.split("/", 1)[0] + "/*"
+    found: dict[str, float] = {}
+    for part in accept.split(","):
+        name, *params = (piece.strip() for piece in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        found.setdefault(name.lower(), q)
+    for candidate in (media, kind, "*/*"):
+        if candidate in found:
+            return found[candidate]
+    return 0.0
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether a client that may get HTML or JSON asked for JSON over HTML (a browser's
+    `text/html,...,*/*;q=0.8` gets HTML, `Accept: application/json` gets JSON)."""
+    if not accept:
+        return False
+    return _quality(accept, JSON) > _quality(accept, "text/html")

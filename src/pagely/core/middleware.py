@@ -23,6 +23,7 @@ from pagely.core.errors import (
     error_response,
     internal_error_response,
     overload_response,
+    register_error_type,
 )
 from pagely.core.metrics import HTTP_DURATION, HTTP_REQUESTS, REQUESTS_SHED, UNMATCHED_ROUTE
 from pagely.core.security_headers import SecurityHeaders
@@ -36,6 +37,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_RETRY_AFTER = 16
 _RETRY_AFTER = [str(seconds).encode() for seconds in range(1, _MAX_RETRY_AFTER + 1)]
+_INVALID_HOST = register_error_type("invalid_host", 400, "Invalid host header")
 _SHED_BODY = (
     b'{"success":false,"error":{"type":"overloaded","message":"The server is busy; retry '
     b'shortly","details":[],"request_id":"%s"}}'
@@ -258,7 +260,7 @@ class EdgeMiddleware:
             )
         # Probes and scrapers use the machine's address as Host: let them through.
         if not self.hosts.allows(host or "") and not scope["path"].startswith(_PROBES):
-            return error_response(400, "Invalid host header", type_="invalid_host")
+            return error_response(400, "Invalid host header", type_=_INVALID_HOST)
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return self._too_large()
         if b"%00" in scope.get("query_string", b""):

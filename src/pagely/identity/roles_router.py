@@ -8,13 +8,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.resources import SettingsDep
 from pagely.identity import service
 from pagely.identity.dependencies import RolesManager
+from pagely.identity.errors import (
+    BeyondOwnPermissions,
+    BuiltInRole,
+    LastRoleManager,
+    RoleExists,
+    RoleInUse,
+    RoleNotFound,
+)
 from pagely.identity.schemas import PermissionOut, RoleIn, RoleOut, RolePatch
 
-router = APIRouter(tags=["roles"], responses=documented(401, 403, 503))
+router = APIRouter(tags=["roles"])
 
 RoleNamePath = Annotated[str, Path(max_length=40, examples=["curator"])]
 
@@ -47,7 +55,7 @@ async def list_roles(_: RolesManager, session: SessionDep) -> list[RoleOut]:
     description="Only with permissions you hold yourself (403 `beyond_own_permissions`). "
     "An unknown permission is a 422.",
     status_code=status.HTTP_201_CREATED,
-    responses=documented(409, 422, d409="A role with this name exists (`role_exists`)"),
+    responses=declare(BeyondOwnPermissions, RoleExists),
 )
 async def create_role(
     principal: RolesManager,
@@ -68,7 +76,7 @@ async def create_role(
     description="`permissions` replaces the whole set; the role's holders have it on their "
     "next request. Built-in roles cannot be changed (409 `role_built_in`), and no change may "
     "leave nobody holding `roles:manage` (409 `last_role_manager`).",
-    responses=documented(404, 409, 422),
+    responses=declare(RoleNotFound, BuiltInRole, BeyondOwnPermissions, LastRoleManager),
 )
 async def update_role(
     principal: RolesManager, session: SessionDep, name: RoleNamePath, body: RolePatch
@@ -83,7 +91,7 @@ async def update_role(
     description="Built-in roles cannot be deleted (409 `role_built_in`), nor a role someone "
     "holds (409 `role_in_use`).",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=documented(404, 409, 422),
+    responses=declare(RoleNotFound, BuiltInRole, BeyondOwnPermissions, RoleInUse),
 )
 async def delete_role(principal: RolesManager, session: SessionDep, name: RoleNamePath) -> Response:
     await service.delete_role(session, principal, name)

@@ -6,11 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
+from pagely.core.http import JSON, prefers_json
+from pagely.core.ratelimit import RateLimited
 from pagely.core.resources import Resources, ResourcesDep
 from pagely.core.templating import templates
 from pagely.identity import password_policy, service
@@ -23,7 +25,16 @@ from pagely.identity.dependencies import (
     CurrentPrincipal,
     CurrentUser,
 )
-from pagely.identity.errors import EmailTokenExpired, InvalidEmailToken
+from pagely.identity.errors import (
+    EmailTokenExpired,
+    InvalidCredentials,
+    InvalidEmailToken,
+    InvalidRefreshToken,
+    LastRoleManager,
+    SessionNotFound,
+    TokenReused,
+    WrongPassword,
+)
 from pagely.identity.schemas import (
     Accepted,
     ChangePasswordIn,
@@ -45,16 +56,9 @@ from pagely.settings import Settings
 
 router = APIRouter(prefix=AUTH_PREFIX, tags=["auth"])
 
-E401 = documented(401)
-E401_CREDENTIALS = documented(401, d401="`invalid_credentials`: wrong email or password")
-E401_REFRESH = documented(
-    401,
-    d401="`invalid_token`: the refresh token is malformed, expired or revoked, sign in again; "
-    "`token_reused`: an older refresh token was presented again, the session has ended",
+LINK_REFUSED = declare(
+    InvalidEmailToken, EmailTokenExpired, d400="The link is not valid, or it expired"
 )
-E422 = documented(422)
-E429 = documented(429)
-E503 = documented(503, d503="A dependency is unavailable")
 
 ACCEPTED = "If this address can receive mail, a message is on its way."
 
@@ -67,7 +71,7 @@ ACCEPTED = "If this address can receive mail, a message is on its way."
     description="Always 202, whether or not the address has an account: a new address "
     "gets a verification email, a known one an email saying someone tried to register.",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**E422, **E429, **E503},
+    responses=declare(RateLimited),
 )
 async def register(
     body: RegisterIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
@@ -106,17 +110,26 @@ def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse
     operation_id="auth_verify_page",
     dependencies=[PUBLIC],
     summary="Verify an email address (the link in the email)",
-    description="An HTML page: verified, already verified, expired or invalid, with a "
-    "button that opens the app.",
+    description="The page the link opens: verified, already verified, expired or invalid "
+    "(400), with a button that opens the app. A client that asks for JSON (`Accept: "
+    "application/json`) gets what `POST /auth/verify` answers: the outcome, or the envelope.",
     response_class=HTMLResponse,
+    responses={
+        200: {"content": {JSON: {"schema": {"$ref": "#/components/schemas/VerifyOut"}}}},
+        400: {**LINK_REFUSED[400], "content": {"text/html": {"schema": {"type": "string"}}}},
+    },
 )
-async def verify_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+async def verify_page(token: str, request: Request, session: SessionDep) -> Response:
+    json = prefers_json(request.headers.get("accept"))
     try:
         outcome = await service.verify_email(session, request.app.state.settings, token)
-    except EmailTokenExpired:
-        return _verify_page(request, "expired", 400)
-    except InvalidEmailToken:
-        return _verify_page(request, "invalid", 400)
+    except (EmailTokenExpired, InvalidEmailToken) as refused:
+        if json:
+            raise
+        state = "expired" if isinstance(refused, EmailTokenExpired) else "invalid"
+        return _verify_page(request, state, 400)
+    if json:
+        return JSONResponse(VerifyOut(status=outcome).model_dump())
     return _verify_page(request, outcome, 200)
 
 
@@ -126,7 +139,7 @@ async def verify_page(token: str, request: Request, session: SessionDep) -> HTML
     dependencies=[PUBLIC],
     summary="Verify an email address (JSON)",
     description="The same check as the link, for the app.",
-    responses={**documented(400, d400="Invalid or expired token"), **E422},
+    responses=LINK_REFUSED,
 )
 async def verify(body: TokenIn, request: Request, session: SessionDep) -> VerifyOut:
     outcome = await service.verify_email(session, request.app.state.settings, body.token)
@@ -140,7 +153,7 @@ async def verify(body: TokenIn, request: Request, session: SessionDep) -> Verify
     summary="Send the verification email again",
     description="Always 202.",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**E422, **E429},
+    responses=declare(RateLimited),
 )
 async def resend_verification(
     body: EmailIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
@@ -184,7 +197,7 @@ async def _signin(
     "token (rotated on every use). Unverified users may sign in and read. Send the app's "
     "`device_id` every time: after repeated wrong passwords the account refuses sign-ins "
     "(429) except from devices that have signed in to it before.",
-    responses={**E401_CREDENTIALS, **E422, **E429, **E503},
+    responses=declare(InvalidCredentials, RateLimited),
 )
 async def signin(
     body: SigninIn, request: Request, ip: ClientIp, session: SessionDep, resources: ResourcesDep
@@ -201,7 +214,7 @@ async def signin(
     summary="Sign in (OAuth2 password form)",
     description="The same as signin, as an OAuth2 password form (`username` is the "
     "email), so Swagger's Authorize button works.",
-    responses={**E401_CREDENTIALS, **E422, **E429},
+    responses=declare(InvalidCredentials, RateLimited),
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -223,7 +236,13 @@ async def token(
     "presented again within REFRESH_REUSE_GRACE_SECONDS, while the new one is unused, it gets "
     "the same new pair (concurrent refreshes all succeed). Later, it ends the session "
     "(401 `token_reused`).",
-    responses={**E401_REFRESH, **E422, **E429, **E503},
+    responses=declare(
+        InvalidRefreshToken,
+        TokenReused,
+        RateLimited,
+        d401="`invalid_token`: the refresh token is malformed, expired or revoked, sign in again; "
+        "`token_reused`: an older refresh token was presented again, the session has ended",
+    ),
 )
 async def refresh_token(body: RefreshIn, resources: ResourcesDep) -> TokenPair:
     return await service.refresh(
@@ -243,7 +262,6 @@ NO_BODY = LogoutIn()  # the body is optional; a generated client may omit it
     summary="Sign out this session",
     description="Revokes this access token and this session's refresh tokens.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, **E503},
 )
 async def logout(
     principal: CurrentPrincipal,
@@ -267,7 +285,6 @@ async def logout(
     summary="Sign out everywhere",
     description="Ends every session; every access token issued before now is refused.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, **E503},
 )
 async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
     await service.logout_everywhere(session, user)
@@ -279,7 +296,6 @@ async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
     operation_id="auth_me",
     summary="My profile",
     description="The signed-in user: id, email, name, role and whether the email is verified.",
-    responses={**E401, **E503},
 )
 async def me(account: CurrentAccount) -> UserOut:
     return UserOut.model_validate(dict(account))
@@ -290,7 +306,6 @@ async def me(account: CurrentAccount) -> UserOut:
     operation_id="auth_update_me",
     summary="Update my profile",
     description="Change the display name (trimmed; 1 to 100 characters).",
-    responses={**E401, **E422},
 )
 async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
     updated = await service.update_profile(session, user, body.name)
@@ -304,7 +319,7 @@ async def update_me(body: ProfilePatch, user: CurrentUser, session: SessionDep) 
     description="Needs the password. Sessions and reviews go with the account; books "
     "stay in the catalog without an owner.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, **documented(400, d400="Wrong password")},
+    responses=declare(WrongPassword, LastRoleManager),
 )
 async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
     await service.delete_account(session, user, body.password)
@@ -317,7 +332,7 @@ async def delete_me(body: PasswordIn, user: CurrentUser, session: SessionDep) ->
     summary="Change my password",
     description="Needs the current password. Ends every other session and emails the "
     "user; answers a fresh token pair for this device.",
-    responses={**E401, **E422, **documented(400, d400="Wrong current password")},
+    responses=declare(WrongPassword),
 )
 async def change_password(
     body: ChangePasswordIn,
@@ -337,7 +352,7 @@ async def change_password(
     summary="Email a password-reset link",
     description="Always 202.",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**E422, **E429},
+    responses=declare(RateLimited),
 )
 async def forgot_password(
     body: EmailIn, ip: ClientIp, session: SessionDep, resources: ResourcesDep
@@ -354,8 +369,14 @@ async def forgot_password(
     dependencies=[PUBLIC],
     summary="Password-reset form (the link in the email)",
     description="An HTML page with a form that posts to `POST /auth/reset-password`, or a page "
-    "explaining that the link expired or is not valid.",
+    "explaining that the link expired or is not valid (400).",
     response_class=HTMLResponse,
+    responses={
+        400: {
+            "description": "The link is not valid, or it expired: a page saying so",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def reset_password_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     settings: Settings = request.app.state.settings
@@ -388,7 +409,7 @@ async def reset_password_page(token: str, request: Request, session: SessionDep)
     dependencies=[PUBLIC],
     summary="Set a new password with a reset token",
     description="Tokens expire and work once. Ends every session and emails the user.",
-    responses={**documented(400, d400="Invalid or expired token"), **E422},
+    responses=LINK_REFUSED,
 )
 async def reset_password(body: ResetPasswordIn, request: Request, session: SessionDep) -> Accepted:
     await service.reset_password(session, request.app.state.settings, body.token, body.new_password)
@@ -400,7 +421,6 @@ async def reset_password(body: ResetPasswordIn, request: Request, session: Sessi
     operation_id="auth_sessions",
     summary="My active sessions",
     description="Signed-in devices, most recently used first; `current` marks this one.",
-    responses={**E401},
 )
 async def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[SessionOut]:
     return await service.open_sessions(session, principal)
@@ -412,7 +432,7 @@ async def sessions(principal: CurrentPrincipal, session: SessionDep) -> list[Ses
     summary="Sign out one session",
     description="Ends one of my sessions: its refresh token stops working at once.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**E401, **documented(404, d404="No such session")},
+    responses=declare(SessionNotFound),
 )
 async def revoke_session(
     session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep

@@ -10,13 +10,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from pagely.identity import service
 from pagely.identity.dependencies import UsersManager
+from pagely.identity.errors import (
+    BeyondOwnPermissions,
+    LastRoleManager,
+    OwnAccount,
+    UnknownRole,
+    UserNotFound,
+)
 from pagely.identity.schemas import RoleName, UserAdminOut, UserAdminPatch
 
-router = APIRouter(prefix="/users", tags=["users"], responses=documented(401, 403, 503))
+router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get(
@@ -25,7 +32,7 @@ router = APIRouter(prefix="/users", tags=["users"], responses=documented(401, 40
     summary="List users",
     description="Newest first, with cursor pagination. `q` matches part of the email or "
     "the name, case-insensitively. An unknown `role` is a 422 (`unknown_role`).",
-    responses=documented(422),
+    responses=declare(UnknownRole),
 )
 async def list_users(
     _: UsersManager,
@@ -50,7 +57,7 @@ async def list_users(
     operation_id="users_get",
     summary="One user",
     description="Everything an admin sees about one account.",
-    responses=documented(404, 422),
+    responses=declare(UserNotFound),
 )
 async def get_user(_: UsersManager, session: SessionDep, user_id: uuid.UUID) -> UserAdminOut:
     return UserAdminOut.model_validate(
@@ -68,7 +75,7 @@ async def get_user(_: UsersManager, session: SessionDep, user_id: uuid.UUID) -> 
     "`beyond_own_permissions`); nobody changes their own role or deactivates themselves "
     "(409 `own_account`), and no change may leave nobody holding `roles:manage` (409 "
     "`last_role_manager`).",
-    responses=documented(404, 409, 422),
+    responses=declare(UserNotFound, UnknownRole, BeyondOwnPermissions, OwnAccount, LastRoleManager),
 )
 async def update_user(
     principal: UsersManager, session: SessionDep, user_id: uuid.UUID, body: UserAdminPatch

@@ -9,19 +9,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from pagely.identity.dependencies import CurrentUser
 from pagely.notifications import service
+from pagely.notifications.errors import NotificationNotFound
 from pagely.notifications.schemas import (
-    NotificationOut,
+    Notification,
     NotificationPage,
     NotificationPreferences,
     NotificationPreferencesPatch,
     ReadAllOut,
 )
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses=documented(401, 503))
+router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
 # The static paths come before "/{notification_id}/read" so they can never be taken for an id.
@@ -43,7 +44,6 @@ async def get_preferences(user: CurrentUser) -> NotificationPreferences:
     summary="Change my notification preferences",
     description="Only the fields sent change. `email_on_review: false` stops the emails about "
     "new reviews of my books; the in-app notifications continue.",
-    responses=documented(422),
 )
 async def update_preferences(
     user: CurrentUser, session: SessionDep, body: NotificationPreferencesPatch
@@ -69,7 +69,6 @@ async def read_all(user: CurrentUser, session: SessionDep) -> ReadAllOut:
     summary="My notifications",
     description="Newest first, with cursor pagination. `unread=true` lists only the unread "
     "ones. `unread_count` counts all unread notifications, whatever the page.",
-    responses=documented(422),
 )
 async def list_notifications(
     user: CurrentUser,
@@ -90,9 +89,9 @@ async def list_notifications(
     summary="Mark one notification read",
     description="Idempotent: marking it again keeps the first `read_at`. Another user's "
     "notification answers 404 `notification_not_found`, like one that does not exist.",
-    responses=documented(404, 422, d404="No such notification (of yours)"),
+    responses=declare(NotificationNotFound),
 )
 async def mark_read(
     user: CurrentUser, session: SessionDep, notification_id: uuid.UUID
-) -> NotificationOut:
-    return NotificationOut.of(await service.mark_read(session, user.id, notification_id))
+) -> Notification:
+    return Notification.of(await service.mark_read(session, user.id, notification_id))

@@ -6,11 +6,13 @@ prefix."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pagely.core.errors import error_types
 from pagely.identity.access import Level, declared
 from pagely.identity.dependencies import TOKEN_PATH
 from pagely.settings import Settings
@@ -44,18 +46,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=TAGS,
     )
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
-            invalid = operation.get("responses", {}).get("422")
-            if invalid is not None:
-                invalid["content"] = {"application/json": {"schema": ENVELOPE_REF}}
-                if invalid.get("description") == "Validation Error":
-                    invalid["description"] = "Invalid input"
+    _document_access(app, schema)
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _add_examples(components)
-    _document_access(app, schema)
+    _document_errors(schema)
     settings: Settings = app.state.settings
     # Generated clients take their default base URL from here (else http://localhost).
     schema["servers"] = [{"url": settings.public_base_url, "description": "This deployment"}]
@@ -153,6 +149,22 @@ _RESPONSE_HEADERS = {
 _REQUIRE_IF_MATCH = {"books_replace", "books_update"}
 
 
+def _drop_null(parameter: dict[str, Any]) -> None:
+    """A parameter is left out, never sent as null: `str | None` in the code is an optional
+    string in the contract (else clients type it `String?`/`string | null`)."""
+    variants = parameter.get("schema", {}).get("anyOf")
+    if variants is None:
+        return
+    kept = [v for v in variants if v.get("type") != "null"]
+    if len(kept) == 1 and "$ref" in kept[0]:
+        parameter["schema"] = kept[0]  # nothing beside a reference: generators drop it
+    elif len(kept) == 1:
+        rest = {k: v for k, v in parameter["schema"].items() if k != "anyOf"}
+        parameter["schema"] = {**kept[0], **rest}
+    else:
+        parameter["schema"]["anyOf"] = kept
+
+
 def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
@@ -165,6 +177,8 @@ def _document_headers(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             operation_id = operation.get("operationId")
+            for parameter in operation.get("parameters", []):
+                _drop_null(parameter)
             responses = operation.get("responses", {})
             if operation_id in _CONDITIONAL_READS:
                 operation.setdefault("parameters", []).append({
@@ -194,3 +208,102 @@ def _document_headers(schema: dict[str, Any]) -> None:
                 if status in ("429", "503") and operation_id != "health_ready":
                     names += ("Retry-After",)
                 response.setdefault("headers", {}).update(_header_refs(names))
+
+
+# --- errors: the type registry as an enum, and what each operation can answer ---------------
+
+# The statuses' descriptions, when the route gives none.
+_STATUS_DESCRIPTIONS = {
+    400: "Refused",
+    401: "Not signed in: refresh on `token_expired`, sign in again on `invalid_token`",
+    403: "Not allowed for this user",
+    404: "No such resource",
+    409: "Conflicts with the current state",
+    412: "The If-Match ETag is stale: GET the current version, then retry",
+    413: "The body is too large",
+    415: "The body is not JSON",
+    422: "Invalid input; `details` names each field",
+    428: "If-Match is required",
+    429: "Rate limited; see Retry-After",
+    503: "Busy (`overloaded`) or a backing service is down; retry after Retry-After",
+}
+_HEALTH = {"health_live", "health_ready"}  # probes answer their own way
+
+
+def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
+    """The errors every operation of this kind can answer with, from what the contract
+    already says of it: a bearer token, its access, a body, parameters, a cursor ..."""
+    found: list[tuple[int, str]] = []
+    if operation.get("operationId") in _HEALTH:
+        return found
+    if "security" in operation:
+        found += [(401, "invalid_token"), (401, "token_expired")]
+    access = operation.get("x-access")
+    if access in (Level.verified.name, Level.owner_or.name):
+        found.append((403, "email_not_verified"))
+    if access == Level.permission.name:
+        found.append((403, "forbidden"))
+    body = operation.get("requestBody", {}).get("content", {})
+    if body:
+        found.append((413, "payload_too_large"))
+        if "application/json" in body:
+            found.append((415, "unsupported_media_type"))
+    parameters = {p["name"] for p in operation.get("parameters", [])}
+    if body or parameters:
+        found.append((422, "validation_error"))
+    if "cursor" in parameters:
+        found.append((422, "invalid_cursor"))
+    if "Idempotency-Key" in parameters:
+        found.append((422, "idempotency_key_reused"))
+    found += [(503, "overloaded"), (503, "service_unavailable")]
+    return found
+
+
+def _example_ref(examples: dict[str, Any], type_: str, status: int) -> dict[str, str]:
+    """A reference to the shared example of this type with this status (written once)."""
+    name = f"{type_}_{status}"
+    if name not in examples:
+        message = error_types()[type_][status]
+        error = {"type": type_, "message": message, "details": [], "request_id": "7f3c9b2a1d4e"}
+        examples[name] = {"summary": message, "value": {"success": False, "error": error}}
+    return {"$ref": f"#/components/examples/{name}"}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """`error.type` as the `ErrorType` enum of every registered type; on each operation, per
+    status, the types it can answer with (`x-error-types`, the description, an example of
+    each), the ones the route declares (`core.errors.declare`) and the implied ones."""
+    registry = error_types()
+    components = schema["components"]["schemas"]
+    components["ErrorType"] = {
+        "type": "string",
+        "enum": list(registry),
+        "title": "ErrorType",
+        "description": "What went wrong, for the client to switch on (the message is for "
+        "people). New types are added as the API grows: treat an unknown one by its status.",
+    }
+    components["ErrorBody"]["properties"]["type"] = {"$ref": "#/components/schemas/ErrorType"}
+    examples: dict[str, Any] = {}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, type_ in _implied_errors(operation):
+                declared = responses.setdefault(str(status), {}).setdefault("x-error-types", [])
+                if type_ not in declared:
+                    declared.append(type_)
+            for status, response in responses.items():
+                types = response.get("x-error-types")
+                if types is None:
+                    continue
+                code = int(status)
+                messages = {t: registry[t][code] for t in types}
+                base = response.get("description")
+                if base in (None, HTTPStatus(code).phrase, "Validation Error"):
+                    base = _STATUS_DESCRIPTIONS.get(code, HTTPStatus(code).phrase)
+                listed = "".join(f"\n- `{t}`: {m}" for t, m in messages.items())
+                response["description"] = f"{base}.{listed}"
+                media = response.setdefault("content", {}).setdefault("application/json", {})
+                media["schema"] = ENVELOPE_REF
+                media["examples"] = {t: _example_ref(examples, t, code) for t in types}
+            operation["responses"] = dict(sorted(responses.items()))
+    schema["components"]["examples"] = dict(sorted(examples.items()))

@@ -10,9 +10,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from pagely.catalog.books import service
+from pagely.catalog.books.errors import (
+    BookNotFound,
+    IsbnExists,
+    NotBookOwner,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from pagely.catalog.books.schemas import BookIn, BookOut, BookPage, BookPatch, Filters, SortKey
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.http import JSON, revalidated_response
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from pagely.core.resources import ResourcesDep
@@ -41,7 +48,6 @@ BOOK_PATH = "/books/{book_id}"
     "AND; `tag` may repeat (a book must have all). Sort defaults to relevance with `q`, "
     "else newest first. The cursor belongs to the sort and filters it came from.",
     response_model=BookPage,
-    responses=documented(401, 422, 503),
 )
 async def list_books(
     request: Request,
@@ -91,7 +97,7 @@ async def list_books(
     summary="Find a book by ISBN",
     description="ISBN-10 or ISBN-13, hyphens allowed.",
     response_model=BookOut,
-    responses=documented(401, 404, 422, 503),
+    responses=declare(BookNotFound),
 )
 async def get_by_isbn(
     isbn: str, request: Request, session: SessionDep, _reader: OptionalReader
@@ -109,7 +115,7 @@ async def get_by_isbn(
     "`If-Match` to change the book. Public: a bearer token is optional, but one that is sent "
     "must be valid and not logged out (else 401).",
     response_model=BookOut,
-    responses={304: {"description": "Not modified"}, **documented(401, 404, 422, 503)},
+    responses=declare(BookNotFound),
 )
 async def get_book(
     book_id: uuid.UUID, request: Request, resources: ResourcesDep, _reader: OptionalReader
@@ -136,7 +142,7 @@ IdempotencyKeyHeader = Annotated[
     description="Needs a verified account; you become the book's owner. Honours `Idempotency-Key`.",
     status_code=status.HTTP_201_CREATED,
     response_model=BookOut,
-    responses=documented(401, 403, 409, 422, 503, d409="A book with this ISBN exists"),
+    responses=declare(IsbnExists),
 )
 async def create_book(
     body: BookIn,
@@ -166,11 +172,9 @@ IfMatch = Annotated[
     Header(alias="If-Match", description="The book's current ETag, from GET."),
 ]
 
-WRITE_ERRORS = documented(
-    401, 403, 404, 409, 412, 422, 428, 503,
-    d403="Not the owner and without the permission, or the email is not verified",
-    d409="Another book has this ISBN",
-)  # fmt: skip
+WRITE_ERRORS = declare(
+    BookNotFound, NotBookOwner, IsbnExists, PreconditionRequired, PreconditionFailed
+)
 
 
 @router.put(
@@ -226,7 +230,7 @@ async def update_book(
     description="The owner, or a holder of `books:delete_any`. Its reviews and notifications "
     "go with it. `If-Match` is optional; when sent it must be current.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=documented(401, 403, 404, 412, 422, 503),
+    responses=declare(BookNotFound, NotBookOwner, PreconditionFailed),
 )
 async def delete_book(
     book_id: uuid.UUID,

@@ -6,7 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from pagely.catalog.books.errors import BookNotFound
 from pagely.catalog.reviews import service
+from pagely.catalog.reviews.errors import CannotReviewOwnBook, ReviewExists, ReviewNotFound
 from pagely.catalog.reviews.schemas import (
     ReviewCreated,
     ReviewIn,
@@ -16,7 +18,7 @@ from pagely.catalog.reviews.schemas import (
     ReviewSort,
 )
 from pagely.core.db import SessionDep
-from pagely.core.errors import documented
+from pagely.core.errors import declare
 from pagely.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from pagely.core.resources import ResourcesDep
 from pagely.identity.dependencies import (
@@ -37,7 +39,7 @@ router = APIRouter(tags=["reviews"])
     summary="A book's reviews",
     description="Newest first (`sort=newest`), or by rating (`-rating` best first, `rating` "
     "worst first); with the book's average, count and 1..5 histogram.",
-    responses=documented(401, 404, 422, 503),
+    responses=declare(BookNotFound),
 )
 async def list_reviews(
     book_id: uuid.UUID,
@@ -58,7 +60,7 @@ async def list_reviews(
     "`review_exists`); not of your own book (403 `cannot_review_own_book`). The owner is "
     "notified.",
     status_code=status.HTTP_201_CREATED,
-    responses=documented(401, 403, 404, 409, 422, 503),
+    responses=declare(BookNotFound, CannotReviewOwnBook, ReviewExists),
 )
 async def create_review(
     book_id: uuid.UUID,
@@ -75,7 +77,7 @@ async def create_review(
     operation_id="reviews_update_mine",
     summary="Edit my review of a book",
     description="Only the fields sent change; a new rating updates the book's aggregates.",
-    responses=documented(401, 403, 404, 422, 503),
+    responses=declare(BookNotFound, ReviewNotFound),
 )
 async def update_my_review(
     book_id: uuid.UUID,
@@ -94,7 +96,7 @@ async def update_my_review(
     summary="Delete my review of a book",
     description="The book's aggregates are updated in the same transaction.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=documented(401, 404, 422, 503),
+    responses=declare(ReviewNotFound),
 )
 async def delete_my_review(
     book_id: uuid.UUID, user: CurrentUser, session: SessionDep, resources: ResourcesDep
@@ -108,7 +110,6 @@ async def delete_my_review(
     operation_id="reviews_mine",
     summary="My reviews",
     description="Newest first.",
-    responses=documented(401, 422, 503),
 )
 async def my_reviews(
     user: CurrentUser,
@@ -125,7 +126,7 @@ async def my_reviews(
     summary="Remove a review (moderation)",
     description="Needs the `reviews:moderate` permission (moderators and admins hold it).",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=documented(401, 403, 404, 422, 503),
+    responses=declare(ReviewNotFound),
 )
 async def moderate_review(
     book_id: uuid.UUID,

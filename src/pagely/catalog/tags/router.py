@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from pagely.catalog.tags import service
 from pagely.catalog.tags.schemas import TagOut
-from pagely.core.errors import documented
 from pagely.core.http import revalidated_response
 from pagely.core.resources import ResourcesDep
 from pagely.identity.dependencies import OPTIONAL_BEARER, OptionalReader
@@ -23,7 +22,6 @@ router = APIRouter(tags=["books"])
     summary="Tags with book counts",
     description="Most used first.",
     response_model=list[TagOut],
-    responses=documented(401, 422, 503),
 )
 async def list_tags(
     request: Request,
