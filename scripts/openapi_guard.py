@@ -3,6 +3,7 @@
 Compares `openapi.json` with the version on a base revision (`main` by default, or
 $OPENAPI_BASE) and fails on what would break a generated client (docs/api-versioning.md):
 - a removed operation (path + method), a removed 2xx response;
+- a response header (on a 2xx or a 304) no longer declared, or its type or enum changed;
 - in what the client reads (2xx bodies): a removed field, a required field become optional,
   a type change, a field become nullable, a new enum value, an enum become a free string;
 - in what the client sends (bodies, parameters): a new required field or parameter, a body or
@@ -119,13 +120,18 @@ def _operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _json_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+def _media(body: dict[str, Any]) -> str | None:
+    """The media type a client reads or sends: JSON when offered, else the first."""
     content = body.get("content", {})
-    for media in ("application/json", *content):
-        if media in content:
-            schema: dict[str, Any] = content[media].get("schema", {})
-            return schema
-    return None
+    return next((m for m in ("application/json", *content) if m in content), None)
+
+
+def _json_schema(body: dict[str, Any], media: str | None = None) -> dict[str, Any] | None:
+    media = media or _media(body)
+    if media is None or media not in body.get("content", {}):
+        return None
+    schema: dict[str, Any] = body["content"][media].get("schema", {})
+    return schema
 
 
 def _read_changes(where: str, old: Shape, new: Shape) -> list[str]:
@@ -169,7 +175,11 @@ def _responses(key: str, old: dict[str, Any], new: dict[str, Any],
             continue
         if old_schema is None:
             continue
-        new_schema = _json_schema(new_response) or {}
+        # The same media type: a JSON answer added beside a page changes nothing for its readers.
+        new_schema = _json_schema(new_response, _media(response))
+        if new_schema is None:
+            problems.append(f"removed response media type: {key} {status} {_media(response)}")
+            continue
         problems += _read_changes(f"{key} {status} (body)", _shape(old, old_schema),
                                   _shape(new, new_schema))  # fmt: skip
         kept = _fields(new, new_schema, "")
@@ -182,6 +192,34 @@ def _responses(key: str, old: dict[str, Any], new: dict[str, Any],
             if before.required and not after.required:
                 problems.append(f"response field became optional: {where}")
             problems += _read_changes(where, before.shape, after.shape)
+    return problems
+
+
+def _header_schema(spec: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in header:
+        name = header["$ref"].rsplit("/", 1)[-1]
+        header = spec.get("components", {}).get("headers", {}).get(name, {})
+    schema: dict[str, Any] = header.get("schema", {})
+    return schema
+
+
+def _response_headers(key: str, old: dict[str, Any], new: dict[str, Any],
+                      old_op: dict[str, Any], new_op: dict[str, Any]) -> list[str]:  # fmt: skip
+    """The headers a client reads off a success or a 304: one that stops being declared, or
+    changes type or enum, breaks the code generated to read it."""
+    problems = []
+    for status, response in old_op.get("responses", {}).items():
+        if not (status.startswith("2") or status == "304"):
+            continue
+        kept = new_op.get("responses", {}).get(status, {}).get("headers", {})
+        for name, header in response.get("headers", {}).items():
+            where = f"{key} {status} header {name}"
+            if name not in kept:
+                problems.append(f"removed response header: {where}")
+                continue
+            was = _shape(old, _header_schema(old, header))
+            now = _shape(new, _header_schema(new, kept[name]))
+            problems += _read_changes(where, was, now)
     return problems
 
 
@@ -228,6 +266,7 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             problems.append(f"removed operation: {key}")
             continue
         problems += _responses(key, old, new, old_op, new_op)
+        problems += _response_headers(key, old, new, old_op, new_op)
         problems += _requests(key, old, new, old_op, new_op)
     return problems
 

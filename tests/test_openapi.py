@@ -212,6 +212,11 @@ REVIEW = "POST /api/v1/books/{book_id}/reviews"
 NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
 
+def _responses(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    responses: dict[str, Any] = spec["paths"][path]["get"]["responses"]
+    return responses
+
+
 def _sort_enum(spec: dict[str, Any]) -> list[str]:
     values: list[str] = _schemas(spec)["BookSort"]["enum"]  # the named enum `sort` refers to
     return values
@@ -254,6 +259,15 @@ BREAKS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("removed input field",
      lambda s: _schemas(s)["ReviewIn"]["properties"].pop("body"),
      f"removed request field: {REVIEW} .body"),
+    ("removed response header",
+     lambda s: _responses(s, "/api/v1/books/{book_id}")["304"]["headers"].pop("ETag"),
+     "removed response header: GET /api/v1/books/{book_id} 304 header ETag"),
+    ("response header type",
+     lambda s: s["components"]["headers"]["ETag"].update(schema={"type": "integer"}),
+     f"type changed: {BOOK} header ETag string -> integer"),
+    ("response header enum",
+     lambda s: s["components"]["headers"]["Idempotent-Replayed"]["schema"]["enum"].append("no"),
+     'new enum value in a response: POST /api/v1/books 201 header Idempotent-Replayed "no"'),
 ]  # fmt: skip
 
 

@@ -116,7 +116,12 @@ def _verify_page(request: Request, state: str, status_code: int) -> HTMLResponse
     response_class=HTMLResponse,
     responses={
         200: {"content": {JSON: {"schema": {"$ref": "#/components/schemas/VerifyOut"}}}},
-        400: {**LINK_REFUSED[400], "content": {"text/html": {"schema": {"type": "string"}}}},
+        # Not declare()'s model: FastAPI would put the envelope under the page's media type.
+        400: {
+            "description": LINK_REFUSED[400]["description"],
+            "x-error-types": LINK_REFUSED[400]["x-error-types"],
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
     },
 )
 async def verify_page(token: str, request: Request, session: SessionDep) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints, field_validator
 
-from pagely.core.schemas import Strict
+from pagely.core.schemas import Strict, omit_null
 from pagely.identity.password_policy import MAX_LENGTH, password_problem
 from pagely.identity.permissions import Permission
 from pagely.identity.tokens import TokenClaims
@@ -178,8 +178,9 @@ class UserAdminOut(UserOut):
 
 
 class UserAdminPatch(Strict):
-    role: RoleName | None = None
-    is_active: bool | None = Field(default=None, examples=[True])
+    # Left out, a field stays as it is; the contract offers no null (it would mean the same).
+    role: RoleName | None = Field(default=None, json_schema_extra=omit_null)
+    is_active: bool | None = Field(default=None, examples=[True], json_schema_extra=omit_null)
 
 
 class PermissionOut(BaseModel):
@@ -208,9 +209,12 @@ class RoleIn(Strict):
 class RolePatch(Strict):
     """Only the fields sent change; `permissions` replaces the whole set."""
 
-    description: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200, json_schema_extra=omit_null)
     permissions: list[Permission] | None = Field(
-        default=None, max_length=len(Permission), examples=[PERMISSIONS_EXAMPLE]
+        default=None,
+        max_length=len(Permission),
+        examples=[PERMISSIONS_EXAMPLE],
+        json_schema_extra=omit_null,
     )
 
 

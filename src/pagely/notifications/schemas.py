@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field, RootModel, StrictBool, field_validator
 
 from pagely.core.pagination import Page
-from pagely.core.schemas import Strict
+from pagely.core.schemas import Strict, omit_null
 from pagely.models.catalog import Notification as NotificationRow
 from pagely.models.user import User
 
@@ -94,6 +94,7 @@ class NotificationPreferencesPatch(Strict):
 
     email_on_review: StrictBool | None = Field(
         default=None,
+        json_schema_extra=omit_null,
         description="Email me when someone reviews one of my books.",
         examples=[False],
     )

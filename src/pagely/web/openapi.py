@@ -51,6 +51,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _add_examples(components)
+    for component in components.values():
+        # The same refusal of unknown fields, in the form OpenAPI 3.1 tools read without a
+        # warning (openapi-generator logs "Failed to get the schema name" for each `false`).
+        if component.get("additionalProperties") is False:
+            del component["additionalProperties"]
+            component["unevaluatedProperties"] = False
     _document_errors(schema)
     settings: Settings = app.state.settings
     # Generated clients take their default base URL from here (else http://localhost).
@@ -149,20 +155,23 @@ _RESPONSE_HEADERS = {
 _REQUIRE_IF_MATCH = {"books_replace", "books_update"}
 
 
-def _drop_null(parameter: dict[str, Any]) -> None:
+def _plain_parameter(parameter: dict[str, Any]) -> None:
     """A parameter is left out, never sent as null: `str | None` in the code is an optional
-    string in the contract (else clients type it `String?`/`string | null`)."""
-    variants = parameter.get("schema", {}).get("anyOf")
-    if variants is None:
-        return
-    kept = [v for v in variants if v.get("type") != "null"]
-    if len(kept) == 1 and "$ref" in kept[0]:
-        parameter["schema"] = kept[0]  # nothing beside a reference: generators drop it
-    elif len(kept) == 1:
-        rest = {k: v for k, v in parameter["schema"].items() if k != "anyOf"}
-        parameter["schema"] = {**kept[0], **rest}
-    else:
-        parameter["schema"]["anyOf"] = kept
+    string in the contract (else clients type it `String?`/`string | null`). A reference
+    stands alone: its default goes to the description (dart-dio writes `sort = newest`,
+    which does not compile)."""
+    schema = parameter.get("schema", {})
+    variants = schema.get("anyOf")
+    if variants is not None:
+        kept = [v for v in variants if v.get("type") != "null"]
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        schema = {**kept[0], **rest} if len(kept) == 1 else {**rest, "anyOf": kept}
+    if "$ref" in schema:
+        if "default" in schema:
+            note = f"Default: `{schema['default']}`."
+            parameter["description"] = f"{parameter.get('description', '')} {note}".strip()
+        schema = {"$ref": schema["$ref"]}
+    parameter["schema"] = schema
 
 
 def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
@@ -178,7 +187,7 @@ def _document_headers(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             operation_id = operation.get("operationId")
             for parameter in operation.get("parameters", []):
-                _drop_null(parameter)
+                _plain_parameter(parameter)
             responses = operation.get("responses", {})
             if operation_id in _CONDITIONAL_READS:
                 operation.setdefault("parameters", []).append({
@@ -225,6 +234,7 @@ _STATUS_DESCRIPTIONS = {
     422: "Invalid input; `details` names each field",
     428: "If-Match is required",
     429: "Rate limited; see Retry-After",
+    431: "The request's headers are too large or too many",
     503: "Busy (`overloaded`) or a backing service is down; retry after Retry-After",
 }
 _HEALTH = {"health_live", "health_ready"}  # probes answer their own way
@@ -233,9 +243,12 @@ _HEALTH = {"health_live", "health_ready"}  # probes answer their own way
 def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
     """The errors every operation of this kind can answer with, from what the contract
     already says of it: a bearer token, its access, a body, parameters, a cursor ..."""
-    found: list[tuple[int, str]] = []
+    # The edge refuses oversized headers on every request, and a foreign Host on all but
+    # the probes, before any route runs.
+    found: list[tuple[int, str]] = [(431, "headers_too_large")]
     if operation.get("operationId") in _HEALTH:
         return found
+    found.append((400, "invalid_host"))
     if "security" in operation:
         found += [(401, "invalid_token"), (401, "token_expired")]
     access = operation.get("x-access")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -20,7 +19,7 @@ from pydantic import (
 from pagely.catalog.books.errors import QueryTooLong
 from pagely.catalog.tags.service import MAX_TAG_LENGTH, MAX_TAGS, normalise_tags
 from pagely.core.isbn import InvalidISBN, parse_isbn
-from pagely.core.schemas import Strict
+from pagely.core.schemas import NamedEnum, Strict, omit_null
 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -86,16 +85,19 @@ class BookPatch(Strict):
         extra="forbid", json_schema_extra={"examples": [{"page_count": 320, "tags": ["sci-fi"]}]}
     )
 
-    title: Text500 | None = None
+    # Required fields take no null (422): the contract offers none for them.
+    title: Text500 | None = Field(default=None, json_schema_extra=omit_null)
     subtitle: Text500 | None = None
-    authors: list[Name] | None = Field(default=None, min_length=1, max_length=20)
+    authors: list[Name] | None = Field(
+        default=None, min_length=1, max_length=20, json_schema_extra=omit_null
+    )
     isbn: Isbn | None = None
     publisher: Short | None = None
     published_date: date | None = None
     page_count: int | None = Field(default=None, ge=1, le=100_000)
-    language: Language | None = None
+    language: Language | None = Field(default=None, json_schema_extra=omit_null)
     description: str | None = Field(default=None, max_length=20_000)
-    tags: Tags | None = None
+    tags: Tags | None = Field(default=None, json_schema_extra=omit_null)
 
     @field_validator("title", "authors", "language", "tags")
     @classmethod
@@ -131,7 +133,7 @@ class BookPage(BaseModel):
     next_cursor: str | None = None
 
 
-class BookSort(StrEnum):
+class BookSort(NamedEnum):
     """The listing's orders: a named schema in the contract, so a generated client gets an
     enum rather than a free string."""
 

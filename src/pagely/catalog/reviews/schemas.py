@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from pagely.core.schemas import Strict
+from pagely.core.schemas import NamedEnum, Strict, omit_null
 
 
-class ReviewSort(StrEnum):
+class ReviewSort(NamedEnum):
     """A book's reviews' orders (a named schema in the contract)."""
 
     newest = "newest"
@@ -39,9 +38,9 @@ class ReviewIn(Strict):
 
 
 class ReviewPatch(Strict):
-    rating: Rating | None = Field(default=None, examples=[4])
+    rating: Rating | None = Field(default=None, examples=[4], json_schema_extra=omit_null)
     title: ReviewTitle | None = None
-    body: ReviewBody | None = None
+    body: ReviewBody | None = Field(default=None, json_schema_extra=omit_null)
 
     @field_validator("rating", "body")
     @classmethod
