@@ -34,6 +34,24 @@ TAGS = [
 
 ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
 
+# What holds for every operation, beyond what each one declares.
+CONVENTIONS = """\
+Every error is the envelope `{"success": false, "error": {"type", "message", "details",
+"request_id"}}`; switch on `error.type` (the `ErrorType` enum). Each operation lists per
+status the types it can answer (`x-error-types`). Besides those:
+
+- **405** `method_not_allowed`: a method the path does not take; `Allow` lists the ones it
+  does. `HEAD` is answered wherever `GET` is, with the same headers and no body.
+- **404** `not_found`: a path no operation has.
+- **307**, empty body: a path with a trailing slash redirects to the one without.
+- **500** `internal_error`: a fault on our side; the message is generic, `request_id` finds
+  the log line.
+
+Preconditions: `PUT` and `PATCH` of a book require `If-Match` (428 without it, 412 when
+stale); `DELETE` of a book honours it when sent. Reads with an `ETag` honour
+`If-None-Match` (304, no body). `POST /books` honours `Idempotency-Key`. No other operation
+reads a precondition header."""
+
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
@@ -46,6 +64,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=TAGS,
     )
+    schema["info"]["description"] = CONVENTIONS
     _document_access(app, schema)
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
