@@ -168,30 +168,36 @@ def _responses(key: str, old: dict[str, Any], new: dict[str, Any],
     for status, response in old_op.get("responses", {}).items():
         if not status.startswith("2"):
             continue
-        old_schema = _json_schema(response)
         new_response = new_op.get("responses", {}).get(status)
         if new_response is None:
             problems.append(f"removed response: {key} {status}")
             continue
-        if old_schema is None:
-            continue
-        # The same media type: a JSON answer added beside a page changes nothing for its readers.
-        new_schema = _json_schema(new_response, _media(response))
-        if new_schema is None:
-            problems.append(f"removed response media type: {key} {status} {_media(response)}")
-            continue
-        problems += _read_changes(f"{key} {status} (body)", _shape(old, old_schema),
-                                  _shape(new, new_schema))  # fmt: skip
-        kept = _fields(new, new_schema, "")
-        for path, before in _fields(old, old_schema, "").items():
-            after = kept.get(path)
-            where = f"{key} {status} {path}"
-            if after is None:
-                problems.append(f"removed response field: {where}")
+        # Each media type on its own: a JSON answer added beside a page changes nothing for
+        # the page's readers, and a page removed beside JSON breaks them.
+        for media in response.get("content", {}):
+            old_schema = _json_schema(response, media)
+            new_schema = _json_schema(new_response, media)
+            if new_schema is None:
+                problems.append(f"removed response media type: {key} {status} {media}")
                 continue
-            if before.required and not after.required:
-                problems.append(f"response field became optional: {where}")
-            problems += _read_changes(where, before.shape, after.shape)
+            assert old_schema is not None
+            where = key if media == _media(response) else f"{key} ({media})"
+            problems += _body_changes(f"{where} {status}", old, new, old_schema, new_schema)
+    return problems
+
+
+def _body_changes(where: str, old: dict[str, Any], new: dict[str, Any],
+                  old_schema: dict[str, Any], new_schema: dict[str, Any]) -> list[str]:  # fmt: skip
+    problems = _read_changes(f"{where} (body)", _shape(old, old_schema), _shape(new, new_schema))
+    kept = _fields(new, new_schema, "")
+    for path, before in _fields(old, old_schema, "").items():
+        after = kept.get(path)
+        if after is None:
+            problems.append(f"removed response field: {where} {path}")
+            continue
+        if before.required and not after.required:
+            problems.append(f"response field became optional: {where} {path}")
+        problems += _read_changes(f"{where} {path}", before.shape, after.shape)
     return problems
 
 
@@ -211,7 +217,9 @@ def _response_headers(key: str, old: dict[str, Any], new: dict[str, Any],
     for status, response in old_op.get("responses", {}).items():
         if not (status.startswith("2") or status == "304"):
             continue
-        kept = new_op.get("responses", {}).get(status, {}).get("headers", {})
+        if status not in new_op.get("responses", {}):
+            continue  # reported as a removed response (a 304 may go: the client gets a 200)
+        kept = new_op["responses"][status].get("headers", {})
         for name, header in response.get("headers", {}).items():
             where = f"{key} {status} header {name}"
             if name not in kept:

@@ -98,6 +98,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _stack_key = pytest.StashKey[Any]()
 _errors_key = pytest.StashKey[Path]()
+_undeclared_key = pytest.StashKey[list[str]]()
 
 
 @pytest.hookimpl(trylast=True)
@@ -109,14 +110,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     observed = contract.read_observed(errors_dir)
     shutil.rmtree(errors_dir, ignore_errors=True)
     problems = contract.undeclared(observed, contract.CONTRACT.read_text())
-    if problems:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = "\n".join(f"  {p}" for p in problems)
-        message = f"errors answered but not declared in openapi.json:\n{lines}"
-        if reporter is not None:
-            reporter.write_sep("=", "contract", red=True)
-            reporter.write_line(message)
+    session.config.stash[_undeclared_key] = problems
+    if problems and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    problems = config.stash.get(_undeclared_key, [])
+    if problems:
+        terminalreporter.write_sep("=", "contract: errors answered but not declared", red=True)
+        for problem in problems:
+            terminalreporter.write_line(f"  {problem}")
 
 
 def _worker_index(worker_id: str) -> int:

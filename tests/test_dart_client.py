@@ -229,7 +229,8 @@ def test_no_one_of_or_any_of_wrappers(generated: Generated) -> None:
     found = [
         f"{path.relative_to(generated.out)}: {line.strip()}"
         for path in generated.dart_files()
-        if path.name != "serializers.dart"
+        # The one union the contract means: notifications by kind (a OneOf once it has two).
+        if path.name not in ("serializers.dart", "notification.dart")
         for line in path.read_text(encoding="utf-8").splitlines()
         if wrappers.search(line)
     ]

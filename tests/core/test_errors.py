@@ -165,6 +165,34 @@ async def test_malformed_json_is_a_422_envelope(probe_client: httpx.AsyncClient)
     )
     error = assert_envelope(response, 422, "validation_error")
     assert error["details"] == [{"field": "body", "message": "Malformed JSON body"}]
+    # A body that is not even text (invalid UTF-8) is the same 422, not a bare 400.
+    response = await probe_client.post(
+        "/api/v1/_probe/echo", content=b'{"email": "\xff"}',
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    error = assert_envelope(response, 422, "validation_error")
+    assert error["details"] == [{"field": "body", "message": "Malformed body"}]
+
+
+def test_every_error_type_the_code_names_is_registered() -> None:
+    """The types passed as `type_=` literals, or named as constants, are in the registry the
+    contract's ErrorType enum is made from."""
+    import ast
+    from pathlib import Path
+
+    import pagely
+    import pagely.app  # every feature's errors, as the app imports them
+    from pagely.core.errors import error_types
+
+    named = set()
+    for path in Path(pagely.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.keyword) and node.arg == "type_"):
+                continue
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                named.add(node.value.value)
+    assert named, "no type_= literal found: the scan is broken"
+    assert named <= set(error_types()), named - set(error_types())
 
 
 async def test_validation_errors_name_the_field(probe_client: httpx.AsyncClient) -> None:
@@ -260,6 +288,11 @@ async def test_the_form_route_still_takes_a_form(client: httpx.AsyncClient) -> N
         ("text/html;q=0.5, application/*", True),
         ("application/json;q=0, text/html", False),
         ("application/json;q=oops", False),
+        ("application/json, text/plain, */*", True),  # axios, Angular
+        ("application/json, */*", True),
+        ("text/*, application/json", True),
+        ("text/html, application/json", False),  # the same q, both named: the page
+        ("application/json;q=2, text/html;q=0.9", True),  # q is at most 1
     ],
 )
 def test_content_negotiation_between_a_page_and_json(accept: str | None, json_wanted: bool) -> None:

@@ -362,6 +362,9 @@ async def test_the_verify_link_answers_json_to_a_client_that_asks_for_it(
     assert refused.headers["content-type"] == "application/json"
     assert refused.json()["error"]["type"] == "invalid_token"
     assert refused.json()["error"]["request_id"] == refused.headers["x-request-id"]
+    for answer in (refused, await client.get(f"/api/v1/auth/verify/{token}x")):
+        # One URL, two representations, an outcome that changes: no cache may keep either.
+        assert (answer.headers["vary"], answer.headers["cache-control"]) == ("Accept", "no-store")
     done = await client.get(f"/api/v1/auth/verify/{token}", headers=as_json)
     assert (done.status_code, done.json()) == (200, {"status": "verified"})
     again = await client.get(f"/api/v1/auth/verify/{token}", headers=as_json)
@@ -371,6 +374,8 @@ async def test_the_verify_link_answers_json_to_a_client_that_asks_for_it(
     page = await client.get(f"/api/v1/auth/verify/{token}", headers={"Accept": browser})
     assert page.headers["content-type"].startswith("text/html")
     assert "Already verified" in page.text
+    assert (page.headers["vary"], page.headers["cache-control"]) == ("Accept", "no-store")
+    assert (again.headers["vary"], again.headers["cache-control"]) == ("Accept", "no-store")
     late = tokens.make_verify_token(settings, user.id, user.email)
     clock.advance(timedelta(hours=49))
     expired = await client.get(f"/api/v1/auth/verify/{late}", headers=as_json)

@@ -240,6 +240,34 @@ async def test_list_is_newest_first_paginated_and_filters_unread(
         assert response.json()["success"] is False
 
 
+async def test_a_kind_this_build_does_not_know_is_left_out_not_a_500(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """A newer build (a rolling deploy) may write a kind this one's union has no member for:
+    lists, counts and marking read leave it out instead of failing the whole page."""
+    owner, headers = await _signed_in(client, resources)
+    book = await _book(resources, owner)
+    await _review(resources, owner, book, await make_user(resources, name="Cleo"))
+    newer = Notification(user_id=owner.id, kind="book_discounted", data={"percent": 20})
+    async with transaction(resources.sessionmaker) as session:
+        session.add(newer)
+    listed = await client.get(API, headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert [item["kind"] for item in listed.json()["items"]] == ["review_created"]
+    assert listed.json()["unread_count"] == 1
+    hidden = await client.post(f"{API}/{newer.id}/read", headers=headers)
+    assert hidden.status_code == 404
+    assert (await client.post(f"{API}/read-all", headers=headers)).json() == {"updated": 1}
+
+
+def test_the_kinds_served_are_the_members_of_the_contract_union() -> None:
+    from pagely.notifications.schemas import Notification as NotificationUnion
+    from pagely.notifications.service import KINDS
+
+    mapping = NotificationUnion.model_json_schema()["discriminator"]["mapping"]
+    assert set(mapping) == set(KINDS)
+
+
 async def test_unread_filter_pages_through_while_items_are_marked_read(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:

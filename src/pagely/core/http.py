@@ -75,9 +75,9 @@ def revalidated_response(representation: Representation, if_none_match: str | No
     return RawResponse(status_code, headers, body)
 
 
-def _quality(accept: str, media: str) -> float:
-    """The q of `media` in an Accept header: its own range, else `type/*`, else `*/*`; 0 when
-    none names it."""
+def _quality(accept: str, media: str) -> tuple[float, int]:
+    """The q of `media` in an Accept header, and how specifically the range that gave it
+    names it (2 the media type itself, 1 `type/*`, 0 `*/*`); (0, 0) when none does."""
     kind = media.split("/", 1)[0] + "/*"
     found: dict[str, float] = {}
     for part in accept.split(","):
@@ -87,19 +87,23 @@ def _quality(accept: str, media: str) -> float:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
+                q = q if q == q else 0.0  # NaN
         found.setdefault(name.lower(), q)
-    for candidate in (media, kind, "*/*"):
+    for specificity, candidate in ((2, media), (1, kind), (0, "*/*")):
         if candidate in found:
-            return found[candidate]
-    return 0.0
+            return found[candidate], specificity
+    return 0.0, 0
 
 
 def prefers_json(accept: str | None) -> bool:
-    """Whether a client that may get HTML or JSON asked for JSON over HTML (a browser's
-    `text/html,...,*/*;q=0.8` gets HTML, `Accept: application/json` gets JSON)."""
+    """Whether a client that may get HTML or JSON asked for JSON over HTML: a higher q, or
+    the same q with JSON named and HTML only matched by a wildcard. A browser's
+    `text/html,...,*/*;q=0.8` gets HTML; `application/json, */*` (axios) gets JSON."""
     if not accept:
         return False
-    return _quality(accept, JSON) > _quality(accept, "text/html")
+    json_q, json_named = _quality(accept, JSON)
+    html_q, html_named = _quality(accept, "text/html")
+    return json_q > html_q or (json_q == html_q > 0 and json_named > html_named)

@@ -61,6 +61,9 @@ LINK_REFUSED = declare(
 )
 
 ACCEPTED = "If this address can receive mail, a message is on its way."
+# One URL, a page or JSON by Accept, and an outcome that changes once used: no cache may keep
+# one answer for the other kind of client, or for the next click.
+NEGOTIATED = {"Vary": "Accept", "Cache-Control": "no-store"}
 
 
 @router.post(
@@ -130,12 +133,17 @@ async def verify_page(token: str, request: Request, session: SessionDep) -> Resp
         outcome = await service.verify_email(session, request.app.state.settings, token)
     except (EmailTokenExpired, InvalidEmailToken) as refused:
         if json:
+            refused.headers = {**(refused.headers or {}), **NEGOTIATED}
             raise
         state = "expired" if isinstance(refused, EmailTokenExpired) else "invalid"
-        return _verify_page(request, state, 400)
-    if json:
-        return JSONResponse(VerifyOut(status=outcome).model_dump())
-    return _verify_page(request, outcome, 200)
+        answer: Response = _verify_page(request, state, 400)
+    else:
+        if json:
+            answer = JSONResponse(VerifyOut(status=outcome).model_dump())
+        else:
+            answer = _verify_page(request, outcome, 200)
+    answer.headers.update(NEGOTIATED)
+    return answer
 
 
 @router.post(

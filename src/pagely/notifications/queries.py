@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ NOTIFICATIONS = table(Notification)
 async def page(
     session: AsyncSession,
     user_id: uuid.UUID,
+    kinds: Sequence[str],
     *,
     unread_only: bool,
     limit: int,
@@ -25,7 +27,9 @@ async def page(
 ) -> tuple[list[Notification], str | None]:
     """One page of the user's notifications, newest first, and the cursor of the next (None
     on the last)."""
-    statement = select(Notification).where(NOTIFICATIONS.c.user_id == user_id)
+    statement = select(Notification).where(
+        NOTIFICATIONS.c.user_id == user_id, NOTIFICATIONS.c.kind.in_(kinds)
+    )
     if unread_only:
         statement = statement.where(NOTIFICATIONS.c.read_at.is_(None))
     after = decode_created_cursor(cursor)
@@ -38,23 +42,31 @@ async def page(
     return paginate((await session.scalars(statement)).all(), limit, created_cursor)
 
 
-async def count_unread(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def count_unread(session: AsyncSession, user_id: uuid.UUID, kinds: Sequence[str]) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(NOTIFICATIONS)
-        .where(NOTIFICATIONS.c.user_id == user_id, NOTIFICATIONS.c.read_at.is_(None))
+        .where(
+            NOTIFICATIONS.c.user_id == user_id,
+            NOTIFICATIONS.c.read_at.is_(None),
+            NOTIFICATIONS.c.kind.in_(kinds),
+        )
     )
     return int(count or 0)
 
 
 async def mark_read(
-    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID
+    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID, kinds: Sequence[str]
 ) -> Notification | None:
     """The notification, read (at the first time it was marked); None when the user has no
     notification with this id."""
     statement = (
         update(Notification)
-        .where(NOTIFICATIONS.c.id == notification_id, NOTIFICATIONS.c.user_id == user_id)
+        .where(
+            NOTIFICATIONS.c.id == notification_id,
+            NOTIFICATIONS.c.user_id == user_id,
+            NOTIFICATIONS.c.kind.in_(kinds),
+        )
         .values(read_at=func.coalesce(NOTIFICATIONS.c.read_at, utcnow()))
         .returning(Notification)
         # The returned row replaces whatever this session already held for it.
@@ -63,11 +75,15 @@ async def mark_read(
     return (await session.scalars(statement)).one_or_none()
 
 
-async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, kinds: Sequence[str]) -> int:
     """How many were unread."""
     result = await session.execute(
         update(NOTIFICATIONS)
-        .where(NOTIFICATIONS.c.user_id == user_id, NOTIFICATIONS.c.read_at.is_(None))
+        .where(
+            NOTIFICATIONS.c.user_id == user_id,
+            NOTIFICATIONS.c.read_at.is_(None),
+            NOTIFICATIONS.c.kind.in_(kinds),
+        )
         .values(read_at=utcnow())
     )
     return affected(result)

@@ -17,6 +17,10 @@ from pagely.notifications import queries
 from pagely.notifications.errors import NotificationNotFound
 
 REVIEW_CREATED = "review_created"
+# The kinds this build makes and shows, each a member of the contract's `Notification` union.
+# Rows of another kind (written by a newer build during a rolling deploy) are left out of
+# lists and counts rather than failing the whole page.
+KINDS = (REVIEW_CREATED,)
 REVIEW_EMAIL_TEMPLATE = "review_received"
 
 
@@ -90,9 +94,9 @@ async def list_notifications(
 ) -> NotificationList:
     """One page, newest first, with the cursor of the next page (None on the last)."""
     items, next_cursor = await queries.page(
-        session, user_id, unread_only=unread_only, limit=limit, cursor=cursor
+        session, user_id, KINDS, unread_only=unread_only, limit=limit, cursor=cursor
     )
-    unread_count = await queries.count_unread(session, user_id)
+    unread_count = await queries.count_unread(session, user_id, KINDS)
     return NotificationList(items, next_cursor, unread_count)
 
 
@@ -101,7 +105,7 @@ async def mark_read(
 ) -> Notification:
     """Idempotent: a notification read already keeps its first `read_at`. Someone else's
     notification is as missing as one that does not exist."""
-    row = await queries.mark_read(session, user_id, notification_id)
+    row = await queries.mark_read(session, user_id, notification_id, KINDS)
     if row is None:
         raise NotificationNotFound()
     return row
@@ -109,7 +113,7 @@ async def mark_read(
 
 async def mark_all_read(session: AsyncSession, user_id: uuid.UUID) -> int:
     """How many notifications were unread."""
-    return await queries.mark_all_read(session, user_id)
+    return await queries.mark_all_read(session, user_id, KINDS)
 
 
 async def update_preferences(

@@ -12,9 +12,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from pagely.core.errors import error_types
+from pagely.core.errors import Overloaded, ServiceUnavailable, error_types
+from pagely.core.idempotency import IdempotencyKeyReused
+from pagely.core.pagination import InvalidCursor
 from pagely.identity.access import Level, declared
 from pagely.identity.dependencies import TOKEN_PATH
+from pagely.identity.errors import (
+    AccessTokenExpired,
+    EmailNotVerified,
+    InvalidToken,
+    MissingPermission,
+)
 from pagely.settings import Settings
 from pagely.web.examples import EXAMPLES
 
@@ -157,6 +165,8 @@ _HEADERS: dict[str, dict[str, Any]] = {
     "Idempotent-Replayed": {"description": "`true` when this is the stored first answer to "
                             "the same `Idempotency-Key` (nothing was created again).",
                             "schema": {"type": "string", "enum": ["true"]}},
+    "Vary": {"description": "The request headers this answer depends on (`Accept`: the page "
+             "or JSON).", "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before trying again.",
                     "schema": {"type": "integer", "minimum": 1}},
 }  # fmt: skip
@@ -169,6 +179,8 @@ _RESPONSE_HEADERS = {
     ("books_replace", "200"): ("ETag",),
     ("books_update", "200"): ("ETag",),
     ("roles_create", "201"): ("Location",),
+    ("auth_verify_page", "200"): ("Vary", "Cache-Control"),
+    ("auth_verify_page", "400"): ("Vary", "Cache-Control"),
 }
 # Writes that answer 428 without If-Match (and 412 when it is stale).
 _REQUIRE_IF_MATCH = {"books_replace", "books_update"}
@@ -257,37 +269,33 @@ _STATUS_DESCRIPTIONS = {
     503: "Busy (`overloaded`) or a backing service is down; retry after Retry-After",
 }
 _HEALTH = {"health_live", "health_ready"}  # probes answer their own way
+_INVALID_HOST = "invalid_host"  # core/middleware.py registers it
 
 
 def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
     """The errors every operation of this kind can answer with, from what the contract
     already says of it: a bearer token, its access, a body, parameters, a cursor ..."""
-    # The edge refuses oversized headers on every request, and a foreign Host on all but
-    # the probes, before any route runs.
-    found: list[tuple[int, str]] = [(431, "headers_too_large")]
+    # The edge's, before any route: oversized headers, a declared body over the limit, a NUL
+    # in the query string (a 422 wherever it comes), and a foreign Host but on the probes.
+    found = [(431, "headers_too_large"), (413, "payload_too_large"), (422, "validation_error")]
     if operation.get("operationId") in _HEALTH:
         return found
-    found.append((400, "invalid_host"))
+    found.append((400, _INVALID_HOST))
     if "security" in operation:
-        found += [(401, "invalid_token"), (401, "token_expired")]
+        found += [(401, InvalidToken.type), (401, AccessTokenExpired.type)]
     access = operation.get("x-access")
     if access in (Level.verified.name, Level.owner_or.name):
-        found.append((403, "email_not_verified"))
+        found.append((403, EmailNotVerified.type))
     if access == Level.permission.name:
-        found.append((403, "forbidden"))
-    body = operation.get("requestBody", {}).get("content", {})
-    if body:
-        found.append((413, "payload_too_large"))
-        if "application/json" in body:
-            found.append((415, "unsupported_media_type"))
+        found.append((403, MissingPermission.type))
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        found.append((415, "unsupported_media_type"))
     parameters = {p["name"] for p in operation.get("parameters", [])}
-    if body or parameters:
-        found.append((422, "validation_error"))
     if "cursor" in parameters:
-        found.append((422, "invalid_cursor"))
+        found.append((422, InvalidCursor.type))
     if "Idempotency-Key" in parameters:
-        found.append((422, "idempotency_key_reused"))
-    found += [(503, "overloaded"), (503, "service_unavailable")]
+        found.append((422, IdempotencyKeyReused.type))
+    found += [(503, Overloaded.type), (503, ServiceUnavailable.type)]
     return found
 
 
@@ -296,7 +304,11 @@ def _example_ref(examples: dict[str, Any], type_: str, status: int) -> dict[str,
     name = f"{type_}_{status}"
     if name not in examples:
         message = error_types()[type_][status]
-        error = {"type": type_, "message": message, "details": [], "request_id": "7f3c9b2a1d4e"}
+        details = []
+        if type_ == "validation_error":
+            details = [{"field": "body.title", "message": "Field required"}]
+        error = {"type": type_, "message": message, "details": details,
+                 "request_id": "7f3c9b2a1d4e"}  # fmt: skip
         examples[name] = {"summary": message, "value": {"success": False, "error": error}}
     return {"$ref": f"#/components/examples/{name}"}
 

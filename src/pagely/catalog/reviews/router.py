@@ -96,7 +96,7 @@ async def update_my_review(
     summary="Delete my review of a book",
     description="The book's aggregates are updated in the same transaction.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=declare(ReviewNotFound),
+    responses=declare(BookNotFound, ReviewNotFound),
 )
 async def delete_my_review(
     book_id: uuid.UUID, user: CurrentUser, session: SessionDep, resources: ResourcesDep
@@ -126,7 +126,7 @@ async def my_reviews(
     summary="Remove a review (moderation)",
     description="Needs the `reviews:moderate` permission (moderators and admins hold it).",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=declare(ReviewNotFound),
+    responses=declare(BookNotFound, ReviewNotFound),
 )
 async def moderate_review(
     book_id: uuid.UUID,
