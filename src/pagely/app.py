@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = create_resources(settings)
+        thresholds = gc.get_threshold()
         try:
             await resources.wait_until_reachable()
             resources.trigram = await has_trigram(resources.engine)
@@ -58,10 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # it, which was the p99 of cheap requests (see docs/performance.md).
             gc.collect()
             gc.freeze()
+            gc.set_threshold(settings.gc_threshold, *thresholds[1:])
             sampler = asyncio.create_task(resources.sample_pools_forever())
             yield
             sampler.cancel()
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
             await resources.close()
 

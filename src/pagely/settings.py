@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     # open connection instead of paying for a new one; and longer than the idle timeout of
     # the load balancer in front, so the balancer, never the server, closes first.
     keep_alive_seconds: int = Field(default=30, ge=1)
+    # Net new container objects before the collector's youngest generation runs (CPython's
+    # default is 700). A request allocates and frees thousands: at 700 the collector ran about
+    # 200 times a second under load, 6-8 % of the process's CPU and more with 1,000 connections
+    # open (docs/performance.md). Garbage in cycles waits at most this many objects longer.
+    gc_threshold: int = Field(default=50_000, ge=700)
     cors_origins: CsvList = Field(default_factory=list)
     allowed_hosts: CsvList = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -4,6 +4,7 @@ and otherwise one request fails with a 503 and the pool recovers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import AsyncExitStack
 
 import asyncpg
@@ -55,3 +56,13 @@ async def test_without_the_ping_one_request_fails_and_the_pool_recovers(
         statuses = [(await client.get(UNCACHED)).status_code for _ in range(5)]
     assert statuses[0] == 503
     assert statuses[1:] == [200] * 4
+
+
+async def test_the_app_sets_the_collector_threshold_while_it_serves(settings: Settings) -> None:
+    """GC_THRESHOLD holds while the app serves (above what the suite's app set), and the
+    thresholds the process had come back at shutdown."""
+    before = gc.get_threshold()
+    app = create_app(settings.model_copy(update={"gc_threshold": before[0] + 1234}))
+    async with LifespanManager(app):
+        assert gc.get_threshold() == (before[0] + 1234, *before[1:])
+    assert gc.get_threshold() == before
