@@ -308,6 +308,11 @@ def test_what_a_generated_client_needs_from_the_contract(spec: dict[str, Any]) -
         for parameter in op.get("parameters", []):
             variants = [parameter["schema"], *parameter["schema"].get("anyOf", [])]
             assert all(v.get("type") != "null" for v in variants), (method, path, parameter)
+    # A PATCH field that refuses null does not offer it; one that clears with null does.
+    patch = spec["components"]["schemas"]["BookPatch"]["properties"]
+    assert patch["title"]["type"] == "string"
+    assert "anyOf" not in patch["title"]
+    assert {"type": "null"} in patch["subtitle"]["anyOf"]
     # Notifications are one schema per kind, told apart by `kind`.
     union = spec["components"]["schemas"]["Notification"]
     assert union["discriminator"]["propertyName"] == "kind"

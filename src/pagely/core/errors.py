@@ -50,8 +50,8 @@ class ErrorEnvelope(BaseModel):
 # --- the registry of error types --------------------------------------------------------
 # Every `error.type` the API can send, with its statuses and a message it comes with: each
 # AppError subclass registers itself as it is defined, the few types answered without one
-# are registered below. The contract's `ErrorType` enum is made from it (web/openapi.py),
-# and `error_payload` refuses a type it does not hold, so the two cannot drift apart.
+# are registered below. The contract's `ErrorType` enum is made from it (web/openapi.py);
+# `error_payload` logs a type it does not hold, and a test checks every literal one is held.
 
 
 _REGISTRY: dict[str, dict[int, str]] = {}  # type -> {status: the message it comes with}
@@ -144,17 +144,25 @@ for _status, (_type, _message) in _HTTP_TYPES.items():
     register_error_type(_type, _status, _message)
 
 
+def http_error_type(status_code: int) -> str:
+    """The type an answer with this status carries when nothing more specific is named."""
+    fallback = "bad_request" if status_code < 500 else "internal_error"
+    return _HTTP_TYPES[status_code][0] if status_code in _HTTP_TYPES else fallback
+
+
 def error_payload(
     status_code: int,
-    message: str,
+    message: str | None = None,
     *,
     type_: str | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    fallback = ("bad_request" if status_code < 500 else "internal_error", "")
-    type_ = type_ or _HTTP_TYPES.get(status_code, fallback)[0]
+    """The envelope; without a message, the one registered for the status."""
+    type_ = type_ or http_error_type(status_code)
     if type_ not in _REGISTRY:  # a test checks every literal type is registered
         log.error("unregistered_error_type", type=type_, status=status_code)
+    if message is None:
+        message = _HTTP_TYPES[status_code][1] if status_code in _HTTP_TYPES else "Request failed"
     error: dict[str, Any] = {
         "type": type_,
         "message": message,
@@ -166,7 +174,7 @@ def error_payload(
 
 def error_response(
     status_code: int,
-    message: str,
+    message: str | None = None,
     *,
     type_: str | None = None,
     details: list[dict[str, Any]] | None = None,
@@ -225,7 +233,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's answer to a body it cannot decode (invalid UTF-8, a broken form): the
         # same 422 as malformed JSON.
         details = [{"field": "body", "message": "Malformed body"}]
-        return error_response(422, "Validation failed", details=details)
+        return error_response(422, details=details)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # Under a mount (static files) no route of ours matches: keep what Starlette said.
@@ -247,11 +255,8 @@ def _json_body_sent_as_something_else(request: Request) -> bool:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     if _json_body_sent_as_something_else(request):
-        return error_response(
-            415, "The body must be JSON (Content-Type: application/json)",
-            type_="unsupported_media_type",
-        )  # fmt: skip
-    return error_response(422, "Validation failed", details=_validation_details(exc))
+        return error_response(415)
+    return error_response(422, details=_validation_details(exc))
 
 
 def _service_name(exc: Exception) -> str:
@@ -293,7 +298,7 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
 
 def internal_error_response() -> JSONResponse:
     """The generic 500: the detail goes to the log, never to the client."""
-    return error_response(500, "Internal server error")
+    return error_response(500)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

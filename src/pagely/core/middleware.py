@@ -37,7 +37,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_RETRY_AFTER = 16
 _RETRY_AFTER = [str(seconds).encode() for seconds in range(1, _MAX_RETRY_AFTER + 1)]
-_INVALID_HOST = register_error_type("invalid_host", 400, "Invalid host header")
+INVALID_HOST = register_error_type("invalid_host", 400, "Invalid host header")
 _SHED_BODY = (
     b'{"success":false,"error":{"type":"overloaded","message":"The server is busy; retry '
     b'shortly","details":[],"request_id":"%s"}}'
@@ -260,14 +260,12 @@ class EdgeMiddleware:
             )
         # Probes and scrapers use the machine's address as Host: let them through.
         if not self.hosts.allows(host or "") and not scope["path"].startswith(_PROBES):
-            return error_response(400, "Invalid host header", type_=_INVALID_HOST)
+            return error_response(400, "Invalid host header", type_=INVALID_HOST)
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return self._too_large()
         if b"%00" in scope.get("query_string", b""):
             return error_response(
-                422,
-                "Validation failed",
-                details=[{"field": "query", "message": "NUL characters are not allowed"}],
+                422, details=[{"field": "query", "message": "NUL characters are not allowed"}]
             )
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.core.db import affected
@@ -14,6 +14,11 @@ from pagely.models.base import table, utcnow
 from pagely.models.catalog import Notification
 
 NOTIFICATIONS = table(Notification)
+
+
+def _theirs(user_id: uuid.UUID, kinds: Sequence[str]) -> ColumnElement[bool]:
+    """The user's notifications of the kinds this build shows."""
+    return and_(NOTIFICATIONS.c.user_id == user_id, NOTIFICATIONS.c.kind.in_(kinds))
 
 
 async def page(
@@ -27,9 +32,7 @@ async def page(
 ) -> tuple[list[Notification], str | None]:
     """One page of the user's notifications, newest first, and the cursor of the next (None
     on the last)."""
-    statement = select(Notification).where(
-        NOTIFICATIONS.c.user_id == user_id, NOTIFICATIONS.c.kind.in_(kinds)
-    )
+    statement = select(Notification).where(_theirs(user_id, kinds))
     if unread_only:
         statement = statement.where(NOTIFICATIONS.c.read_at.is_(None))
     after = decode_created_cursor(cursor)
@@ -46,11 +49,7 @@ async def count_unread(session: AsyncSession, user_id: uuid.UUID, kinds: Sequenc
     count = await session.scalar(
         select(func.count())
         .select_from(NOTIFICATIONS)
-        .where(
-            NOTIFICATIONS.c.user_id == user_id,
-            NOTIFICATIONS.c.read_at.is_(None),
-            NOTIFICATIONS.c.kind.in_(kinds),
-        )
+        .where(_theirs(user_id, kinds), NOTIFICATIONS.c.read_at.is_(None))
     )
     return int(count or 0)
 
@@ -62,11 +61,7 @@ async def mark_read(
     notification with this id."""
     statement = (
         update(Notification)
-        .where(
-            NOTIFICATIONS.c.id == notification_id,
-            NOTIFICATIONS.c.user_id == user_id,
-            NOTIFICATIONS.c.kind.in_(kinds),
-        )
+        .where(NOTIFICATIONS.c.id == notification_id, _theirs(user_id, kinds))
         .values(read_at=func.coalesce(NOTIFICATIONS.c.read_at, utcnow()))
         .returning(Notification)
         # The returned row replaces whatever this session already held for it.
@@ -79,11 +74,7 @@ async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, kinds: Sequen
     """How many were unread."""
     result = await session.execute(
         update(NOTIFICATIONS)
-        .where(
-            NOTIFICATIONS.c.user_id == user_id,
-            NOTIFICATIONS.c.read_at.is_(None),
-            NOTIFICATIONS.c.kind.in_(kinds),
-        )
+        .where(_theirs(user_id, kinds), NOTIFICATIONS.c.read_at.is_(None))
         .values(read_at=utcnow())
     )
     return affected(result)

@@ -12,8 +12,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from pagely.core.errors import Overloaded, ServiceUnavailable, error_types
+from pagely.core.errors import Overloaded, ServiceUnavailable, error_types, http_error_type
 from pagely.core.idempotency import IdempotencyKeyReused
+from pagely.core.middleware import INVALID_HOST
 from pagely.core.pagination import InvalidCursor
 from pagely.identity.access import Level, declared
 from pagely.identity.dependencies import TOKEN_PATH
@@ -269,7 +270,6 @@ _STATUS_DESCRIPTIONS = {
     503: "Busy (`overloaded`) or a backing service is down; retry after Retry-After",
 }
 _HEALTH = {"health_live", "health_ready"}  # probes answer their own way
-_INVALID_HOST = "invalid_host"  # core/middleware.py registers it
 
 
 def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
@@ -277,10 +277,10 @@ def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
     already says of it: a bearer token, its access, a body, parameters, a cursor ..."""
     # The edge's, before any route: oversized headers, a declared body over the limit, a NUL
     # in the query string (a 422 wherever it comes), and a foreign Host but on the probes.
-    found = [(431, "headers_too_large"), (413, "payload_too_large"), (422, "validation_error")]
+    found = [(status, http_error_type(status)) for status in (431, 413, 422)]
     if operation.get("operationId") in _HEALTH:
         return found
-    found.append((400, _INVALID_HOST))
+    found.append((400, INVALID_HOST))
     if "security" in operation:
         found += [(401, InvalidToken.type), (401, AccessTokenExpired.type)]
     access = operation.get("x-access")
@@ -289,7 +289,7 @@ def _implied_errors(operation: dict[str, Any]) -> list[tuple[int, str]]:
     if access == Level.permission.name:
         found.append((403, MissingPermission.type))
     if "application/json" in operation.get("requestBody", {}).get("content", {}):
-        found.append((415, "unsupported_media_type"))
+        found.append((415, http_error_type(415)))
     parameters = {p["name"] for p in operation.get("parameters", [])}
     if "cursor" in parameters:
         found.append((422, InvalidCursor.type))

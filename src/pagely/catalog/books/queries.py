@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagely.catalog.books import search
-from pagely.catalog.books.schemas import Filters, SortKey
+from pagely.catalog.books.schemas import BookSort, Filters
 from pagely.core.db import Reader, affected
 from pagely.core.pagination import (
     cursor_date,
@@ -221,7 +221,7 @@ async def page(
     reader: Reader,
     filters: Filters,
     *,
-    sort: SortKey,
+    sort: BookSort,
     words: list[str],
     limit: int,
     cursor: str | None,

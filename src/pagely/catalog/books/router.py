@@ -17,7 +17,7 @@ from pagely.catalog.books.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
-from pagely.catalog.books.schemas import BookIn, BookOut, BookPage, BookPatch, Filters, SortKey
+from pagely.catalog.books.schemas import BookIn, BookOut, BookPage, BookPatch, BookSort, Filters
 from pagely.core.db import SessionDep
 from pagely.core.errors import declare
 from pagely.core.http import JSON, revalidated_response
@@ -62,7 +62,7 @@ async def list_books(
     published_to: date | None = None,
     min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
     owner_id: uuid.UUID | None = None,
-    sort: SortKey | None = None,
+    sort: BookSort | None = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:

@@ -145,9 +145,6 @@ class BookSort(NamedEnum):
     created_at_desc = "-created_at"
 
 
-SortKey = BookSort
-
-
 @dataclass(frozen=True)
 class Filters:
     """A listing's filters, normalised: what the cache key and the SQL are built from."""

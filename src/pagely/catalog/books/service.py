@@ -23,7 +23,7 @@ from pagely.catalog.books.errors import (
     PreconditionRequired,
     RelevanceNeedsQuery,
 )
-from pagely.catalog.books.schemas import BookIn, BookOut, BookPage, Filters, SortKey
+from pagely.catalog.books.schemas import BookIn, BookOut, BookPage, BookSort, Filters
 from pagely.catalog.cache import GENERATION_KEY, book_key, first_page_name, refresh_after_commit
 from pagely.catalog.tags.queries import set_tags
 from pagely.core import idempotency
@@ -72,7 +72,7 @@ async def list_books(
     cache: VersionedCache,
     filters: Filters,
     *,
-    sort: SortKey | None,
+    sort: BookSort | None,
     limit: int,
     cursor: str | None,
     typo_tolerance: bool,
@@ -80,7 +80,7 @@ async def list_books(
     """A page of the listing. The first page of the default listing (newest first, no
     filters) is served from the cache and filled on a miss; other pages come from
     PostgreSQL on an autocommit connection."""
-    sort = sort or (SortKey.relevance if filters.q else SortKey.created_at_desc)
+    sort = sort or (BookSort.relevance if filters.q else BookSort.created_at_desc)
     words = search.query_words(filters.q) if filters.q else []
     if sort == "relevance" and not words:
         raise RelevanceNeedsQuery()
