@@ -70,6 +70,7 @@ def bench(options: Options, server_url: str, redis_url: str) -> None:
         seconds=options.duration * 2,
         flood=100 if options.smoke else 1000,
         repeats=options.repeats,
+        warmup=0.5 if options.smoke else overload.WARMUP_SECONDS,
     )
     two_workers = None
     if 2 in options.workers:

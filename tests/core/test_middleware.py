@@ -90,3 +90,45 @@ async def test_a_body_without_any_declared_length_is_counted() -> None:
              "headers": [(b"host", b"testserver")]}  # fmt: skip
     await edge(scope, receive, send)
     assert sent[0]["status"] == 413
+
+
+async def _never_called(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("a full process admitted a request")
+
+
+async def _retry_after_of_refusals(count: int) -> list[int]:
+    """`count` requests in a row at a process already working on its `max_in_flight` (32): the
+    Retry-After of each refusal."""
+    edge = EdgeMiddleware(_never_called, allowed_hosts=["*"], max_body_bytes=1024,
+                          max_in_flight=32)  # fmt: skip
+    edge.in_flight = edge.max_in_flight
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    waits = []
+    for _ in range(count):
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)  # noqa: B023 (awaited within this iteration)
+
+        scope = {"type": "http", "method": "GET", "path": "/api/v1/books", "query_string": b"",
+                 "headers": [(b"host", b"testserver")]}  # fmt: skip
+        await edge(scope, receive, send)
+        assert sent[0]["status"] == 503
+        waits.append(int(dict(sent[0]["headers"])[b"retry-after"]))
+    return waits
+
+
+async def test_a_burst_of_refusals_is_told_to_come_back_spread_out() -> None:
+    """A thousand clients arriving at once at a full process: the first few are told 1-2 s;
+    as the burst goes on (within the same second) the waits spread up to 16 s, so the burst
+    does not come back as one. A trickle of refusals stays at 1-2 s."""
+    burst = await _retry_after_of_refusals(1000)
+    assert set(burst[:8]) <= {1, 2}
+    assert max(burst) == 16
+    late = burst[500:]
+    assert len(set(late)) >= 12  # drawn across the whole range...
+    assert sum(late) / len(late) > 6  # ...around its middle, not at its short end
+    assert set(await _retry_after_of_refusals(7)) <= {1, 2}

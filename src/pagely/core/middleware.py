@@ -224,7 +224,11 @@ class EdgeMiddleware:
         of spread per `max_in_flight` / 4 refusals a second). The harder the process is pushed,
         the fewer refusals it has to spend its time on: a client refused at 30 times the
         capacity cannot be served sooner anyway. KEEP_ALIVE_SECONDS outlasts the longest wait,
-        so the client comes back on its open connection."""
+        so the client comes back on its open connection.
+
+        The rate is the last second's, or the current second's count so far when that is
+        higher: a burst (a thousand clients reconnecting at once) is spread as it arrives,
+        not a second later, when the first of it has already been told to come back together."""
         self.shed += 1
         REQUESTS_SHED.inc()
         now = time.monotonic()
@@ -233,7 +237,8 @@ class EdgeMiddleware:
             access_log.warning("requests_shed", count=self.shed, max_in_flight=self.max_in_flight)
             self.shed, self._shed_logged_at = 0, now
         per_second = max(1, self.max_in_flight // 4)
-        spread = min(_MAX_RETRY_AFTER, 2 + int(self._shed_per_second) // per_second)
+        rate = max(self._shed_per_second, self.shed)  # this second's count is at most its rate
+        spread = min(_MAX_RETRY_AFTER, 2 + int(rate) // per_second)
         body = _SHED_BODY % request_id.encode()  # the id matched _VALID_REQUEST_ID: no escaping
         headers = [
             (b"content-type", b"application/json"),
